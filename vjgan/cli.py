@@ -38,6 +38,28 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from .gan.bench import bench_generator, config_f, describe_machine, random_generator
+    from .gan.load import load_generator
+
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda asked for, but PyTorch sees no CUDA GPU")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"vjgan bench on {describe_machine(device)}")
+    if args.model:
+        nets = [(args.model, load_generator(args.model))]
+    else:
+        nets = [(f"random config-F {r}x{r}", random_generator(config_f(r))) for r in args.res]
+    for name, G in nets:
+        print(f"{name}:")
+        bench_generator(G, device, batch=args.batch, iters=args.iters)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vjgan", description="A real-time GAN visual instrument for live concerts.")
     parser.add_argument("--version", action="version", version=f"vjgan {__version__}")
@@ -52,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="the .safetensors file to write")
     p.add_argument("--force", action="store_true", help="replace the output if it exists")
     p.set_defaults(handler=_cmd_convert)
+
+    p = sub.add_parser("bench", help="time frame generation in each mode (ms per frame, fps)")
+    p.add_argument("model", nargs="?", help="a model file (default: random config-F networks)")
+    p.add_argument("--res", type=int, nargs="+", default=[256, 512, 1024], help="resolutions of the random networks")
+    p.add_argument("--device", help="cuda, mps or cpu (default: cuda when present)")
+    p.add_argument("--batch", type=int, default=8, help="batch size of the offline-rendering mode")
+    p.add_argument("--iters", type=int, default=50, help="timed iterations per repeat")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.set_defaults(handler=_cmd_bench)
 
     for add in _plugin_parsers():
         add(sub)

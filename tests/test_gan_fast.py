@@ -1,0 +1,163 @@
+"""The fast frame path: its re-arranged maths on the CPU, and fp16 + CUDA graphs where CUDA exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vjgan.gan import ops
+from vjgan.gan.bench import config_f, random_generator
+from vjgan.gan.epilogue import _torch_epilogue, fused_bias_noise_lrelu
+from vjgan.gan.fast import (FastSynthesis, choose_precision, measure_accuracy, polyphase_up_weight,
+                            polyphase_upsample_kernel)
+from vjgan.gan.load import load_generator
+
+CONFORMANCE = Path(__file__).parent / "data" / "conformance"
+NETS = ["sg2ada_64px.pkl", "sg2ada_64px_tf.pkl", "sg2ada_64px_rosinality.pt", "sg2ada_cond_32px.pkl", "sg3repo_sg2_32px.pkl"]
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_polyphase_up_conv_equals_transposed_conv_and_blur() -> None:
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(6, 5, 3, 3, generator=g)
+    x = torch.randn(2, 5, 7, 9, generator=g)
+    k4 = ops.make_resample_kernel((1, 3, 3, 1), gain=4.0)
+    ref = ops.modulated_conv2d(x, w, torch.ones(2, 5), demodulate=False, up=True, up_kernel2d_gain4=k4)
+    got = F.pixel_shuffle(F.conv2d(x, polyphase_up_weight(w, (1, 3, 3, 1)), padding=1), 2)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_polyphase_skip_upsampler_equals_zero_insertion_filter() -> None:
+    img = torch.randn(2, 3, 5, 8, generator=torch.Generator().manual_seed(1))
+    ref = ops.upsample2x(img, ops.make_resample_kernel((1, 3, 3, 1), gain=4.0))
+    got = F.pixel_shuffle(F.conv2d(img, polyphase_upsample_kernel((1, 3, 3, 1), 3), padding=1, groups=3), 2)
+    torch.testing.assert_close(got, ref, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_prepared_fp32_path_matches_reference_on_cpu(name: str) -> None:
+    G = load_generator(CONFORMANCE / name)
+    fast = FastSynthesis(G, "cpu")
+    assert fast.precision == "fp32" and not fast.use_graphs
+    report = measure_accuracy(G, fast, samples=3)
+    assert report.max_abs < 1e-4
+
+
+def test_frame_outputs_rgba_and_honours_controls_on_cpu() -> None:
+    G = load_generator(CONFORMANCE / "sg2ada_64px.pkl")
+    fast = FastSynthesis(G, "cpu")
+    ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(2)))
+    frame = fast.frame(ws)
+    assert frame.shape == (64, 64, 4) and frame.dtype == torch.uint8
+    assert (frame[..., 3] == 255).all()
+    expected = ((G.synthesis(ws)[0].clamp(-1, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)).permute(1, 2, 0)
+    assert (frame[..., :3].int() - expected.int()).abs().max() <= 1
+    fast.set_noise_gains([0.0] * fast.num_layers)
+    silent = fast.frame(ws).clone()
+    fast.set_noise_mode("none")
+    assert torch.equal(silent, fast.frame(ws))
+    fast.set_noise_mode("random")
+    fast.set_noise_gains([1.0] * fast.num_layers)
+    assert not torch.equal(fast.frame(ws), fast.frame(ws))
+    assert fast.frame(ws, exit_resolution=16).shape == (16, 16, 4)
+    batch = fast.frames(ws.repeat(3, 1, 1))
+    assert batch.shape == (3, 64, 64, 4)
+    with pytest.raises(ValueError):
+        fast.set_noise_gains([1.0])
+    with pytest.raises(ValueError):
+        fast.frame(ws, exit_resolution=12)
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA: fp16 accuracy, graphs, Triton epilogue
+
+
+@cuda
+@pytest.mark.parametrize("name", NETS)
+def test_fp16_accuracy_on_conformance_networks(name: str) -> None:
+    G = load_generator(CONFORMANCE / name)
+    fast, reports = choose_precision(G, "cuda")
+    report = measure_accuracy(G, fast, samples=16)
+    print(name, fast.precision, report)
+    assert fast.precision != "fp32", f"no fp16 policy within tolerance: {reports}"
+    assert report.mean_abs <= 0.01 and report.p999_abs <= 0.1
+
+
+@cuda
+def test_fp16_accuracy_on_config_f_1024_without_clamp() -> None:
+    G = random_generator(config_f(1024))
+    assert G.config.conv_clamp is None
+    fast, reports = choose_precision(G, "cuda", samples=4)
+    report = measure_accuracy(G, fast, samples=4)
+    print("config-F 1024", fast.precision, report, reports)
+    assert report.mean_abs <= 0.01 and report.p999_abs <= 0.1
+
+
+@cuda
+def test_graph_replay_matches_eager_and_controls_change_without_recapture() -> None:
+    G = load_generator(CONFORMANCE / "sg2ada_64px.pkl").cuda()
+    fast = FastSynthesis(G, "cuda", "fp16-all")
+    eager = FastSynthesis(G, "cuda", "fp16-all", use_graphs=False)
+    ws = G.mapping(torch.randn(2, G.z_dim, device="cuda"))
+    a = fast.frame(ws[:1]).clone()
+    assert torch.equal(a, eager.frame(ws[:1]))
+    b = fast.frame(ws[1:]).clone()
+    assert not torch.equal(a, b)
+    assert torch.equal(b, eager.frame(ws[1:]))
+    graphs = dict(fast._graphs)
+    # Per-layer noise strength and noise mode change between replays, with no new capture.
+    fast.set_noise_gains([0.0] * fast.num_layers)
+    quiet = fast.frame(ws[:1]).clone()
+    fast.set_noise_mode("none")
+    assert torch.equal(quiet, fast.frame(ws[:1]))
+    fast.set_noise_mode("random")
+    fast.set_noise_gains([2.0] * fast.num_layers)
+    r1, r2 = fast.frame(ws[:1]).clone(), fast.frame(ws[:1]).clone()
+    assert not torch.equal(r1, r2)
+    assert fast._graphs == graphs
+    # No allocation per frame once captured.
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    for _ in range(20):
+        fast.frame(ws[:1])
+    torch.cuda.synchronize()
+    assert torch.cuda.memory_allocated() == before
+    # Early exit: one graph per exit point, the block's skip image.
+    fast.set_noise_mode("const")
+    fast.set_noise_gains([1.0] * fast.num_layers)
+    small = fast.frame(ws[:1], exit_resolution=32)
+    assert small.shape == (32, 32, 4)
+    ref_small = G.synthesis(ws[:1], exit_resolution=32)
+    got_small = small[..., :3].permute(2, 0, 1).float().sub(128).div(127.5)
+    assert (got_small - ref_small[0].clamp(-1, 1)).abs().mean() < 0.02
+
+
+@cuda
+def test_batched_path_matches_single_frames() -> None:
+    G = load_generator(CONFORMANCE / "sg2ada_64px.pkl").cuda()
+    fast = FastSynthesis(G, "cuda", "fp16-all", use_graphs=False)
+    ws = G.mapping(torch.randn(4, G.z_dim, device="cuda"))
+    batch = fast.frames(ws)
+    for i in range(4):
+        assert (batch[i].int() - fast.frame(ws[i : i + 1]).int()).abs().max() <= 2
+
+
+@cuda
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
+def test_triton_epilogue_matches_pytorch(channels_last: bool, dtype: torch.dtype) -> None:
+    g = torch.Generator(device="cuda").manual_seed(0)
+    y = torch.randn(2, 24, 16, 16, device="cuda", generator=g).to(dtype) * 50
+    if channels_last:
+        y = y.contiguous(memory_format=torch.channels_last)
+    bias = torch.randn(24, device="cuda")
+    noise = torch.randn(1, 1, 16, 16, device="cuda").to(dtype)
+    strength = torch.tensor(0.7, device="cuda")
+    scale = torch.rand(2, 24, device="cuda")
+    ref = _torch_epilogue(y.clone(), bias, noise, strength, scale, 60.0)
+    got = fused_bias_noise_lrelu(y.clone(), bias, noise, strength, scale, 60.0)
+    tol = 1e-2 if dtype == torch.float16 else 1e-5
+    torch.testing.assert_close(got.float(), ref.float(), atol=tol * 60, rtol=tol)

@@ -1,0 +1,155 @@
+"""The frame worker thread: newest features + parameters → w+ → frame, published latest-wins.
+
+It meets the other threads only at hand-over points: it reads the newest Features and a
+parameter snapshot, and publishes the newest Frame; it never waits on the display. A scene
+switch (model or preset) is built elsewhere and swapped in here with a short cross-fade.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..display.frame import Frame
+from ..handover import LatestSlot
+from ..motion.params import ParamSmoother, ParamStore
+from .budget import BudgetPolicy, FrameBudget
+from .scene import Scene, SceneBuilder
+
+TRANSITION_S = 1.0  # cross-fade length when a new scene arrives
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """What the HUD and the benchmark read about generation (immutable, published per frame)."""
+
+    frame_index: int
+    generation_ms: float
+    latent_ms: float
+    resolution: int
+    budget_step: int
+    fps: float
+    scene: str
+
+
+class FrameWorker(threading.Thread):
+    def __init__(self, scene: Scene, features: Callable[[], object], params: ParamStore, frames: LatestSlot,
+                 policy: BudgetPolicy | None = None, clock: Callable[[], float] = time.perf_counter,
+                 log: Callable[[str], None] = print, max_fps: float | None = None) -> None:
+        super().__init__(name="vjgan-frame-worker", daemon=True)
+        self._scene = scene
+        self._features = features
+        self._params = params
+        self.frames = frames
+        self.stats = LatestSlot[WorkerStats]()
+        self._policy = policy or BudgetPolicy()
+        self.budget = FrameBudget(scene.backend.levels, self._policy)
+        self._clock = clock
+        self._log = log
+        self._stop = threading.Event()
+        self._pending: SceneBuilder | None = None
+        self._outgoing: tuple[Scene, float] | None = None  # scene fading out, and when the fade began
+        self._smoother = ParamSmoother()
+        # Generating faster than the display shows frames only heats the GPU.
+        self._min_period = 1.0 / (max_fps or self._policy.display_hz)
+        self.frozen = False
+        self.error: BaseException | None = None
+
+    @property
+    def scene(self) -> Scene:
+        return self._scene
+
+    def switch_scene(self, builder: SceneBuilder) -> None:
+        """Hand over a scene being built; it replaces the current one when ready."""
+        self._pending = builder
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as e:  # reported by the app; the display keeps the last frame
+            self.error = e
+            self._log(f"frame worker stopped: {type(e).__name__}: {e}")
+
+    def _loop(self) -> None:
+        index = 0
+        last_t = self._clock()
+        last_publish = last_t
+        fps = 0.0
+        while not self._stop.is_set():
+            self._adopt_pending_scene()
+            t = self._clock()
+            dt = t - last_t
+            last_t = t
+            features = self._features()
+            values = self._smoother.step(self._params.snapshot(), {s.name: s for s in self._params.specs()}, dt)
+            if self.frozen or values.get("freeze", 0.0) >= 0.5:
+                self._stop.wait(self._min_period)
+                continue
+            t0 = self._clock()
+            motion = self._scene.engine.step(t, dt, features, values)
+            t1 = self._clock()
+            resolution = self.budget.resolution
+            try:
+                pixels = self._scene.backend.frame(motion.ws, motion.noise_gains, resolution)
+                pixels = self._blend_outgoing(pixels, t, dt, features, values, resolution)
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                if self.budget.out_of_memory():
+                    self._log(f"GPU out of memory: stepping down to {self.budget.resolution}² frames")
+                    continue
+                raise
+            t2 = self._clock()
+            self.budget.record(t2 - t0, t2)
+            index += 1
+            adc = getattr(features, "adc_time", t) if features is not None else t
+            self.frames.publish(Frame(pixels=pixels, index=index, t_audio=adc, t_ready=t2,
+                                      resolution=resolution, budget_step=self.budget.step))
+            period = t2 - last_publish
+            last_publish = t2
+            fps = (1.0 / period) if fps == 0.0 and period > 0 else (0.9 * fps + 0.1 / max(period, 1e-6))
+            self.stats.publish(WorkerStats(index, (t2 - t1) * 1000, (t1 - t0) * 1000, resolution,
+                                           self.budget.step, fps, self._scene.name))
+            spare = self._min_period - (self._clock() - t)
+            if spare > 0:
+                self._stop.wait(spare)
+
+    def _adopt_pending_scene(self) -> None:
+        builder = self._pending
+        if builder is None or not builder.ready():
+            return
+        self._pending = None
+        scene = builder.result()
+        if scene is None:
+            return  # the builder reported why; the current scene keeps playing
+        self._outgoing = (self._scene, self._clock())
+        self._scene = scene
+        self.budget = FrameBudget(scene.backend.levels, self._policy)
+        self._smoother = ParamSmoother(dict(self._smoother.values))
+
+    def _blend_outgoing(self, pixels: np.ndarray, t: float, dt: float, features, values, resolution: int) -> np.ndarray:
+        if self._outgoing is None:
+            return pixels
+        old, since = self._outgoing
+        mix = (self._clock() - since) / TRANSITION_S
+        if mix >= 1.0:
+            self._outgoing = None
+            return pixels
+        old_res = min(resolution, old.backend.levels[0])
+        motion = old.engine.step(t, dt, features, values)
+        previous = old.backend.frame(motion.ws, motion.noise_gains, old_res)
+        if previous.shape != pixels.shape:
+            previous = _resize_nearest(previous, pixels.shape[0])
+        return (previous.astype(np.float32) * (1.0 - mix) + pixels.astype(np.float32) * mix).astype(np.uint8)
+
+
+def _resize_nearest(pixels: np.ndarray, size: int) -> np.ndarray:
+    idx = (np.arange(size) * pixels.shape[0] // size).astype(np.int64)
+    return pixels[idx][:, idx]

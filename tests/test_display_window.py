@@ -1,0 +1,350 @@
+"""The output window under a real X server (Xvfb): monitors, fullscreen, pictures on screen, keys.
+
+What the window shows is read from the X server's own framebuffer (Xvfb -fbdir keeps it in an
+XWD file), so a test passes only if the picture really reached the screen after the swap. Keys
+are typed through the XTEST extension, so they travel X server → glfw → the window's callback.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pytest
+
+from vjgan.display import glfw_session
+from vjgan.display.frame import Frame
+from vjgan.display.inputs import DisplayInputs
+from vjgan.display.keys import Action
+from vjgan.display.monitors import list_monitors
+from vjgan.display.renderer import Renderer
+from vjgan.display.settings import OutputSettings, RendererConfig
+from vjgan.display.window import OutputWindow, WindowConfig
+from vjgan.errors import UserError
+
+SCREEN = (640, 360)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _die_with_parent() -> None:
+    # If the test process dies without its teardown (an X error makes Xlib call exit()), the
+    # kernel stops the server too, so no Xvfb is left behind (Linux; Xvfb exists nowhere else).
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _start_xvfb(exe: str, fbdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    # Like `xvfb-run -a`: take the first display number with no server (socket or lock file),
+    # and move on if another process wins the race for it.
+    for number in range(99, 200):
+        if Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
+            continue
+        proc = subprocess.Popen([exe, f":{number}", "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
+                                 "-fbdir", str(fbdir), "-nolisten", "tcp", "-noreset"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + 20.0
+        while proc.poll() is None and time.monotonic() < deadline:
+            if Path(f"/tmp/.X11-unix/X{number}").exists() and (fbdir / "Xvfb_screen0").exists():
+                return proc, number
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.kill()
+        log = proc.communicate(timeout=10)[1].decode(errors="replace")
+        if "server already active" not in log and "Cannot establish any listening sockets" not in log:
+            pytest.fail(f"Xvfb :{number} did not start: {log[-500:]}")
+    pytest.fail("no free X display number between :99 and :199")
+
+
+@pytest.fixture(scope="module")
+def xvfb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private X server on a free display number; yields the XWD file of its screen."""
+    exe = shutil.which("Xvfb")
+    if exe is None:
+        pytest.skip("Xvfb is not installed (Debian: xvfb)")
+    fbdir = tmp_path_factory.mktemp("xvfb")
+    proc, number = _start_xvfb(exe, fbdir)
+    saved = {k: os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY")}
+    os.environ["DISPLAY"] = f":{number}"
+    os.environ.pop("WAYLAND_DISPLAY", None)
+    try:
+        yield fbdir / "Xvfb_screen0"
+    finally:
+        glfw_session.terminate()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def read_screen(xwd: Path) -> np.ndarray:
+    """The X screen as RGB [H, W, 3], from Xvfb's XWD framebuffer file (32-bit TrueColor)."""
+    raw = xwd.read_bytes()
+    header = struct.unpack(">25I", raw[:100])
+    header_size, width, height = header[0], header[4], header[5]
+    bits_per_pixel, bytes_per_line, ncolors = header[11], header[12], header[19]
+    assert bits_per_pixel == 32, f"unexpected XWD pixel format ({bits_per_pixel} bits)"
+    offset = header_size + ncolors * 12
+    rows = np.frombuffer(raw, np.uint8, count=bytes_per_line * height, offset=offset).reshape(height, bytes_per_line)
+    bgrx = rows[:, : width * 4].reshape(height, width, 4)
+    return bgrx[..., 2::-1]
+
+
+def wait_for(check: Callable[[], bool], window: OutputWindow | None = None, timeout: float = 3.0,
+             redraw: Callable[[], object] | None = None) -> bool:
+    """Poll events (and redraw, as the live loop does every refresh) until `check` holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if window is not None:
+            window.poll()
+        if redraw is not None:
+            redraw()
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()
+
+
+def quadrants(size: int = 64) -> np.ndarray:
+    px = np.zeros((size, size, 4), np.uint8)
+    h = size // 2
+    px[:h, :h] = (255, 0, 0, 255)
+    px[:h, h:] = (0, 255, 0, 255)
+    px[h:, :h] = (0, 0, 255, 255)
+    px[h:, h:] = (255, 255, 255, 255)
+    return px
+
+
+def renderer_for(window: OutputWindow) -> Renderer:
+    return Renderer(window.ctx, window.framebuffer_size, RendererConfig(display_hz=window.refresh_hz, upload="pbo"))
+
+
+class XKeyboard:
+    """Types keys into the X server through XTEST (what a real keyboard does, minus the hardware)."""
+
+    def __init__(self) -> None:
+        x11_path, xtst_path = ctypes.util.find_library("X11"), ctypes.util.find_library("Xtst")
+        if x11_path is None or xtst_path is None:
+            pytest.skip("libX11/libXtst are not installed (Debian: libx11-6 libxtst6)")
+        self.x11, self.xtst = ctypes.CDLL(x11_path), ctypes.CDLL(xtst_path)
+        self.x11.XOpenDisplay.restype = ctypes.c_void_p
+        self.x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        self.x11.XStringToKeysym.restype = ctypes.c_ulong
+        self.x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+        self.x11.XFlush.argtypes = [ctypes.c_void_p]
+        self.x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        self.x11.XInternAtom.restype = ctypes.c_ulong
+        self.x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+        self.x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+        self.xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
+        self.display = self.x11.XOpenDisplay(None)
+        assert self.display, "cannot open the X display"
+
+    def press(self, keysym: str) -> None:
+        code = self.x11.XKeysymToKeycode(self.display, self.x11.XStringToKeysym(keysym.encode()))
+        assert code, f"no keycode for {keysym}"
+        self.xtst.XTestFakeKeyEvent(self.display, code, True, 0)
+        self.xtst.XTestFakeKeyEvent(self.display, code, False, 0)
+        self.x11.XFlush(self.display)
+
+    def close_window(self, xid: int) -> None:
+        """What a window manager sends when the close button is clicked (WM_DELETE_WINDOW)."""
+
+        class ClientMessage(ctypes.Structure):
+            _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                        ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                        ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
+
+        class XEvent(ctypes.Union):
+            _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
+
+        event = XEvent()
+        event.xclient.type = 33  # ClientMessage
+        event.xclient.window = xid
+        event.xclient.message_type = self.x11.XInternAtom(self.display, b"WM_PROTOCOLS", False)
+        event.xclient.format = 32
+        event.xclient.data[0] = self.x11.XInternAtom(self.display, b"WM_DELETE_WINDOW", False)
+        self.x11.XSendEvent(self.display, xid, False, 0, ctypes.byref(event))
+        self.x11.XFlush(self.display)
+
+    def close(self) -> None:
+        self.x11.XCloseDisplay(self.display)
+
+
+# --- monitors ------------------------------------------------------------------------------------
+
+def test_monitors_are_listed(xvfb: Path) -> None:
+    monitors = list_monitors()
+    assert len(monitors) == 1
+    m = monitors[0]
+    assert m.name and (m.width, m.height) == SCREEN and m.primary and m.index == 0
+    assert m.refresh_hz is None or m.refresh_hz > 0
+    assert f"0: {m.name} 640x360" in m.describe()
+
+
+def test_a_missing_monitor_is_one_line_listing_the_others(xvfb: Path) -> None:
+    name = list_monitors()[0].name
+    for spec, message in (("HDMI-9", "no monitor matches 'HDMI-9'"), (3, "no monitor number 3")):
+        with pytest.raises(UserError) as err:
+            OutputWindow(WindowConfig(monitor=spec, fullscreen=True))
+        text = str(err.value)
+        assert message in text and f"0: {name} 640x360" in text and "\n" not in text
+
+
+# --- pictures on the screen ------------------------------------------------------------------------
+
+def test_fullscreen_output_shows_the_frame(xvfb: Path) -> None:
+    name = list_monitors()[0].name
+    with OutputWindow(WindowConfig(monitor=name[:3], fullscreen=True, title="vjgan test")) as window:
+        assert window.fullscreen and window.framebuffer_size == SCREEN
+        renderer = renderer_for(window)
+        renderer.submit(Frame(quadrants(), 1, 0.0, 0.0, 64))
+
+        # fill: the square frame covers the 16:9 screen, cropped top and bottom. The picture is
+        # presented every time round, as the live loop does: the first swap after a window
+        # changes size can be dropped by the driver while the new drawable is set up.
+        def present(fit: str, t: float) -> None:
+            stats = window.present(renderer, DisplayInputs(time=t), OutputSettings(fit=fit))
+            assert stats.frame_index == 1 and stats.t_swap is not None and stats.output_size == SCREEN
+
+        def shows(expected: dict[tuple[int, int], tuple[int, int, int]]) -> bool:
+            screen = read_screen(xvfb)
+            return all(tuple(int(c) for c in screen[y, x]) == rgb for (y, x), rgb in expected.items())
+
+        expected_fill = {(10, 10): (255, 0, 0), (10, 630): (0, 255, 0), (350, 10): (0, 0, 255),
+                         (350, 630): (255, 255, 255)}
+        assert wait_for(lambda: shows(expected_fill), window, redraw=lambda: present("fill", 0.0)), \
+            f"screen shows {read_screen(xvfb)[::90, ::160].tolist()}"
+
+        # fit: the whole frame, 360 px square in the middle, black bars left and right.
+        expected_fit = {(10, 100): (0, 0, 0), (10, 540): (0, 0, 0), (10, 150): (255, 0, 0),
+                        (10, 490): (0, 255, 0), (350, 150): (0, 0, 255), (350, 490): (255, 255, 255)}
+        assert wait_for(lambda: shows(expected_fit), window, redraw=lambda: present("fit", 2.0))
+        screen = read_screen(xvfb)
+        bars = screen[:, :SCREEN[0] // 2 - 180].sum() + screen[:, SCREEN[0] // 2 + 180:].sum()
+        assert bars == 0
+        inside = screen[:, SCREEN[0] // 2 - 180: SCREEN[0] // 2 + 180]
+        assert (inside.reshape(-1, 3).max(axis=1) > 0).all()  # the frame fills its square, no gaps
+        renderer.release()
+
+
+def test_windowed_output_follows_a_resize(xvfb: Path) -> None:
+    with OutputWindow(WindowConfig(size=(320, 200))) as window:
+        assert not window.fullscreen and window.framebuffer_size == (320, 200)
+        renderer = renderer_for(window)
+        px = np.zeros((16, 16, 4), np.uint8)
+        px[...] = (10, 200, 30, 255)
+        renderer.submit(Frame(px, 1, 0.0, 0.0, 16))
+        window.present(renderer, DisplayInputs(time=0.0))
+        import glfw
+
+        glfw.set_window_size(window.handle, 200, 120)
+        assert wait_for(lambda: window.framebuffer_size == (200, 120), window)
+        x, y = glfw.get_window_pos(window.handle)
+        assert wait_for(lambda: tuple(int(c) for c in read_screen(xvfb)[y + 60, x + 100]) == (10, 200, 30), window,
+                        redraw=lambda: window.present(renderer, DisplayInputs(time=1.0)))
+        assert renderer.size == (200, 120) and renderer.target_allocations == 2
+        assert tuple(int(c) for c in read_screen(xvfb)[y + 160, x + 280]) == (0, 0, 0)  # the window shrank
+        renderer.release()
+
+
+# --- keys ------------------------------------------------------------------------------------------
+
+def test_keys_on_the_output_window_become_actions(xvfb: Path) -> None:
+    import glfw
+
+    keyboard = XKeyboard()
+    actions: list[Action] = []
+    try:
+        with OutputWindow(WindowConfig(size=(320, 200)), on_action=lambda a, t: actions.append(a)) as window:
+            glfw.focus_window(window.handle)
+            window.poll()
+            expected = [("b", Action.BLACKOUT), ("space", Action.FREEZE), ("t", Action.TAP_TEMPO),
+                        ("Right", Action.NEXT_PRESET), ("Next", Action.NEXT_PRESET), ("Left", Action.PREVIOUS_PRESET),
+                        ("Prior", Action.PREVIOUS_PRESET), ("x", None), ("F11", Action.TOGGLE_FULLSCREEN)]
+            for keysym, action in expected:
+                keyboard.press(keysym)
+                if action is not None:
+                    assert wait_for(lambda: len(actions) and actions[-1] is action, window), f"{keysym}: {actions}"
+            assert actions == [a for _, a in expected if a is not None]  # x is unbound: nothing
+            assert wait_for(lambda: window.fullscreen and window.framebuffer_size == SCREEN, window)
+
+            keyboard.press("f")  # back to windowed
+            assert wait_for(lambda: not window.fullscreen and window.framebuffer_size == (320, 200), window)
+
+            keyboard.press("q")
+            assert wait_for(lambda: actions[-1] is Action.QUIT_ARMED, window)
+            assert window.quit_armed() and not window.should_close
+            keyboard.press("Escape")
+            assert wait_for(lambda: actions[-1] is Action.QUIT, window) and window.should_close
+
+            settings = OutputSettings()
+            for a in actions:
+                settings = settings.apply(a)
+            assert settings.blackout and settings.freeze
+    finally:
+        keyboard.close()
+
+
+def test_quit_confirmation_expires_and_close_button_needs_it_too(xvfb: Path) -> None:
+    import glfw
+
+    keyboard = XKeyboard()
+    actions: list[Action] = []
+    try:
+        config = WindowConfig(size=(320, 200), quit_confirm_s=0.3)
+        with OutputWindow(config, on_action=lambda a, t: actions.append(a)) as window:
+            glfw.focus_window(window.handle)
+            window.poll()
+            keyboard.press("q")
+            assert wait_for(lambda: actions == [Action.QUIT_ARMED], window)
+            time.sleep(0.4)
+            keyboard.press("q")  # too late: arms again
+            assert wait_for(lambda: actions == [Action.QUIT_ARMED] * 2, window)
+            time.sleep(0.4)
+            xid = glfw.get_x11_window(window.handle)
+            keyboard.close_window(xid)  # the close button: a quit press, not an exit
+            assert wait_for(lambda: len(actions) == 3, window)
+            assert actions[-1] is Action.QUIT_ARMED and not window.should_close
+            assert not glfw.window_should_close(window.handle)
+            keyboard.close_window(xid)
+            assert wait_for(lambda: actions[-1] is Action.QUIT, window) and window.should_close
+    finally:
+        keyboard.close()
+
+
+# --- no display ----------------------------------------------------------------------------------
+
+def test_without_a_display_the_error_points_to_render() -> None:
+    script = (
+        "from vjgan.display import NoDisplayError, list_monitors\n"
+        "try:\n    list_monitors()\nexcept NoDisplayError as e:\n    print('ERROR', e)\n"
+        "else:\n    print('NO ERROR')\n"
+    )
+    missing = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    dead = dict(missing, DISPLAY=":987")  # set, but no X server there: glfw itself fails
+    for env, reason in ((missing, "neither DISPLAY nor WAYLAND_DISPLAY"), (dead, "glfw cannot start")):
+        proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                              cwd=ROOT, timeout=60)
+        out = proc.stdout.strip()
+        assert out.startswith("ERROR no display"), proc.stdout + proc.stderr
+        assert reason in out and "vjgan render" in out and "\n" not in out

@@ -1,0 +1,122 @@
+"""Benchmarks for docs/benchmarks.md ("Audio analysis"): run by hand, never asserted in tests.
+
+    python3 tests/audio_fixtures/bench_audio.py            # analysis cost per hop (offline)
+    python3 tests/audio_fixtures/bench_audio.py --latency  # click ADC time -> first Features with its onset, via JACK
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # conftest_audio
+sys.path.insert(0, str(HERE.parents[1]))  # vjgan
+
+from vjgan.audio.analysis import Analyzer  # noqa: E402
+from vjgan.audio.demo import render_groove  # noqa: E402
+
+
+def cost_per_hop(rate: int = 48000, seconds: float = 30.0) -> None:
+    x = render_groove(rate, 124.0, bars=16)
+    an = Analyzer(rate)
+    h = an.hop
+    n = min(len(x) // h, int(seconds / an.dt))
+    costs = np.empty(n)
+    for i in range(n):
+        t0 = time.perf_counter()
+        an.process(x[i * h : (i + 1) * h])
+        costs[i] = time.perf_counter() - t0
+    costs = costs[300:] * 1e3  # after warm-up and once the tempo tracker runs
+    print(f"rate {rate} Hz, hop {h} samples ({an.dt * 1e3:.1f} ms), windows {an.n_short}/{an.n_long}, {len(costs)} hops")
+    print(f"  per hop: mean {costs.mean():.3f} ms, median {np.median(costs):.3f} ms, p99 {np.percentile(costs, 99):.3f} ms, "
+          f"max {costs.max():.3f} ms; tempo-update hops (every {an.tempo.every}): "
+          f"{np.mean(costs[(np.arange(len(costs)) + 300 + 1) % an.tempo.every == 0]):.3f} ms")
+    print(f"  CPU share of one core at 100 hops/s: {costs.mean() / (an.dt * 1e3) * 100:.1f}%")
+
+
+def latency_through_jack(n_clicks: int = 40) -> None:
+    import contextlib
+    import os
+    import shutil
+    import subprocess
+    import uuid
+
+    import conftest_audio as ca
+    from vjgan.audio.capture import DeviceSource
+    from vjgan.audio.demo import click_track
+    from vjgan.audio.engine import AudioEngine
+
+    name = f"vjgan-bench-{uuid.uuid4().hex[:6]}"
+    proc = subprocess.Popen([shutil.which("jackd"), "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "480"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.5)
+    os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
+    ca._refresh_portaudio()
+    rate = 48000
+    rng = np.random.default_rng(0)
+    # Irregular clicks (0.4-0.6 s apart) land at every position inside the JACK period.
+    times = 0.5 + np.cumsum(rng.uniform(0.4, 0.6, n_clicks))
+    x = np.zeros(int((times[-1] + 1.0) * rate), dtype=np.float32)
+    one, _ = click_track(rate, 60.0, 0.05, start=0.0)
+    for t in times:
+        a = int(round(t * rate))
+        x[a : a + len(one)] += one[: len(x) - a]
+    feats = []
+    src = DeviceSource("system")
+    eng = AudioEngine(src, on_features=feats.append)
+    eng.start()
+    player = ca.JackPlayer(name, x)
+    try:
+        player.start(player.vjgan_inputs())
+        while not player.done:
+            time.sleep(0.05)
+        time.sleep(0.3)
+    finally:
+        eng.stop()
+        player.close()
+        with contextlib.suppress(Exception):
+            os.environ.pop("JACK_DEFAULT_SERVER")
+            ca._refresh_portaudio()
+        proc.terminate()
+    truth = np.array([player.sample_adc_time(t * rate) for t in times])
+    mid = feats[0].band_names.index("mid")
+    hits = [f for f in feats if f.onsets[mid]]
+    delays, buffer_part, detect, publish = [], [], [], []
+    period = player.period / rate
+    for tr in truth:
+        first = next((f for f in hits if f.adc_time >= tr - 0.005), None)
+        if first is None:
+            continue
+        delays.append(first.published_at - tr)
+        detect.append(first.adc_time - tr)
+        publish.append(first.published_at - first.adc_time)
+        # The click waits in the device buffer until its JACK period ends and the block is delivered.
+        into = ((tr - player.sample_adc_time(0)) % period)
+        buffer_part.append(period - into)
+    d = np.array(delays) * 1e3
+    b = np.array(buffer_part) * 1e3
+    print(f"JACK dummy 48 kHz, period {player.period} ({period * 1e3:.0f} ms), PortAudio block {src.block_s * 1e3:.0f} ms; "
+          f"{len(d)}/{len(truth)} clicks detected")
+    print(f"  click ADC -> first Features with its onset: mean {d.mean():.1f} ms, median {np.median(d):.1f}, max {d.max():.1f}")
+    print(f"  of which waiting in the device buffer: mean {b.mean():.1f} ms; beyond the buffer: mean {(d - b).mean():.1f} ms, "
+          f"max {(d - b).max():.1f} ms")
+    print(f"  split: click ADC -> ADC time of the hop that detects it: mean {np.mean(detect) * 1e3:.1f} ms, "
+          f"max {np.max(detect) * 1e3:.1f}; that hop's ADC time -> published: mean {np.mean(publish) * 1e3:.1f} ms, "
+          f"max {np.max(publish) * 1e3:.1f}")
+    print(f"  analysis per hop in the capture thread: mean {eng.stats.analysis_s / eng.stats.hops * 1e3:.3f} ms, "
+          f"max {eng.stats.max_analysis_s * 1e3:.2f} ms")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--latency", action="store_true")
+    a = ap.parse_args()
+    if a.latency:
+        latency_through_jack()
+    else:
+        cost_per_hop()

@@ -84,20 +84,101 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.set_defaults(handler=_cmd_bench)
 
+    p = sub.add_parser("live", help="play the show: audio in, pictures out (the default command)")
+    p.add_argument("--preset", default="default", help="a preset name or .toml file (default: Klingemann's rule)")
+    p.add_argument("--model", help="a model file (default: the preset's, else the embedded default)")
+    src = p.add_argument_group("audio input")
+    src.add_argument("--audio", metavar="DEVICE", help="input device: index or part of its name (default: the default input)")
+    src.add_argument("--file", metavar="F", help="play an audio file in real time instead of an input (rehearsal)")
+    src.add_argument("--demo", action="store_true", help="the built-in demo groove (no input needed)")
+    src.add_argument("--audio-backend", choices=("sounddevice", "pyaudio"), default="sounddevice")
+    src.add_argument("--channel", default="mix", metavar="N|mix", help="input channel from 1, or 'mix' (default)")
+    src.add_argument("--gain", type=float, default=0.0, metavar="DB", help="manual input gain in dB")
+    src.add_argument("--monitor-audio", action="store_true", help="also play --file or --demo to the speakers")
+    out = p.add_argument_group("output")
+    out.add_argument("--monitor", metavar="NAME|INDEX", help="the projector's monitor (see `vjgan devices`)")
+    out.add_argument("--fullscreen", action="store_true", help="start fullscreen (F toggles)")
+    out.add_argument("--window", default="1280x720", metavar="WxH", help="window size when not fullscreen")
+    p.add_argument("--midi", action="append", metavar="PORT", help="MIDI input port (part of its name); repeat for several")
+    p.add_argument("--device", help="cuda, mps or cpu (default: the fastest present)")
+    p.add_argument("--min-fps", type=float, default=24.0, help="below this generation rate, step down a block")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--fresh", action="store_true", help="ignore the autosaved running state")
+    p.set_defaults(handler=_cmd_live)
+
+    p = sub.add_parser("devices", help="list audio inputs, MIDI ports and monitors")
+    p.add_argument("--audio-backend", choices=("sounddevice", "pyaudio"), default="sounddevice")
+    p.set_defaults(handler=_cmd_devices)
+
     for add in _plugin_parsers():
         add(sub)
     return parser
 
 
+def _cmd_live(args: argparse.Namespace) -> int:
+    from .live.app import LiveOptions, run_live
+
+    if sum(bool(x) for x in (args.audio, args.file, args.demo)) > 1:
+        raise UserError("choose one audio input: --audio DEVICE, --file F or --demo")
+    try:
+        w, h = (int(x) for x in args.window.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--window must look like 1280x720, not {args.window!r}") from None
+    return run_live(LiveOptions(
+        preset=args.preset, model=args.model, audio=args.audio, file=args.file, demo=args.demo,
+        audio_backend=args.audio_backend, channel=args.channel, gain_db=args.gain, monitor_audio=args.monitor_audio,
+        monitor=args.monitor, fullscreen=args.fullscreen, window_size=(w, h), midi=tuple(args.midi or ()),
+        device=args.device, min_fps=args.min_fps, duration=args.duration, fresh=args.fresh,
+    ))
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    """Everything a show can be wired to: audio inputs, MIDI ports, monitors."""
+    from .audio.capture import list_audio_devices
+
+    print("Audio inputs:")
+    lines = list_audio_devices(args.audio_backend)
+    for line in lines or ["(none found: `vjgan live` plays the demo groove)"]:
+        print(f"  {line}")
+    try:
+        from .control.cli import list_midi_ports
+
+        ports = list_midi_ports()
+        for kind in ("inputs", "outputs"):
+            print(f"MIDI {kind}:")
+            for name in ports.get(kind, []) or ["(none)"]:
+                print(f"  {name}")
+    except UserError as e:
+        print(f"MIDI: unavailable ({e})")
+    from .display.monitors import list_monitors
+    from .display.errors import NoDisplayError
+
+    print("Monitors:")
+    try:
+        monitors = list_monitors()
+        for m in monitors or ["(none)"]:
+            print(f"  {m.describe() if hasattr(m, 'describe') else m}")
+    except NoDisplayError as e:
+        print(f"  (no display: {e})")
+    return 0
+
+
 def _plugin_parsers() -> list[Callable[[argparse._SubParsersAction], None]]:
-    """Subcommands defined next to the code they drive."""
-    return []
+    """Subcommands defined next to the code they drive (imported here so `vjgan --help` lists them)."""
+    from .audio.cli import add_analyze_parser
+    from .control.cli import add_midi_parser
+    from .dataset.cli import add_dataset_parser
+    from .render.cli import add_render_parser
+    from .train.cli import add_train_parser
+
+    return [add_analyze_parser, add_midi_parser, add_render_parser, add_train_parser, add_dataset_parser]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
+    # Subcommand modules name their callback `handler` or `func`.
+    handler = getattr(args, "handler", None) or getattr(args, "func", None)
     if handler is None:
         parser.print_help()
         return 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -40,10 +40,12 @@ class WorkerStats:
 class FrameWorker(threading.Thread):
     def __init__(self, scene: Scene, features: Callable[[], object], params: ParamStore, frames: LatestSlot,
                  policy: BudgetPolicy | None = None, clock: Callable[[], float] = time.perf_counter,
-                 log: Callable[[str], None] = print, max_fps: float | None = None) -> None:
+                 log: Callable[[str], None] = print, max_fps: float | None = None,
+                 onsets: Callable[[], Mapping[str, float]] | None = None) -> None:
         super().__init__(name="vjgan-frame-worker", daemon=True)
         self._scene = scene
         self._features = features
+        self._onsets = onsets
         self._params = params
         self.frames = frames
         self.stats = LatestSlot[WorkerStats]()
@@ -51,7 +53,7 @@ class FrameWorker(threading.Thread):
         self.budget = FrameBudget(scene.backend.levels, self._policy)
         self._clock = clock
         self._log = log
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._pending: SceneBuilder | None = None
         self._outgoing: tuple[Scene, float] | None = None  # scene fading out, and when the fade began
         self._smoother = ParamSmoother()
@@ -69,7 +71,7 @@ class FrameWorker(threading.Thread):
         self._pending = builder
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def run(self) -> None:
         try:
@@ -83,7 +85,7 @@ class FrameWorker(threading.Thread):
         last_t = self._clock()
         last_publish = last_t
         fps = 0.0
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self._adopt_pending_scene()
             t = self._clock()
             dt = t - last_t
@@ -91,15 +93,16 @@ class FrameWorker(threading.Thread):
             features = self._features()
             values = self._smoother.step(self._params.snapshot(), {s.name: s for s in self._params.specs()}, dt)
             if self.frozen or values.get("freeze", 0.0) >= 0.5:
-                self._stop.wait(self._min_period)
+                self._halt.wait(self._min_period)
                 continue
             t0 = self._clock()
-            motion = self._scene.engine.step(t, dt, features, values)
+            onset_times = self._onsets() if self._onsets is not None else None
+            motion = self._scene.engine.step(t, dt, features, values, onset_times)
             t1 = self._clock()
             resolution = self.budget.resolution
             try:
                 pixels = self._scene.backend.frame(motion.ws, motion.noise_gains, resolution)
-                pixels = self._blend_outgoing(pixels, t, dt, features, values, resolution)
+                pixels = self._blend_outgoing(pixels, t, dt, features, values, resolution, onset_times)
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 if self.budget.out_of_memory():
@@ -119,7 +122,7 @@ class FrameWorker(threading.Thread):
                                            self.budget.step, fps, self._scene.name))
             spare = self._min_period - (self._clock() - t)
             if spare > 0:
-                self._stop.wait(spare)
+                self._halt.wait(spare)
 
     def _adopt_pending_scene(self) -> None:
         builder = self._pending
@@ -134,7 +137,8 @@ class FrameWorker(threading.Thread):
         self.budget = FrameBudget(scene.backend.levels, self._policy)
         self._smoother = ParamSmoother(dict(self._smoother.values))
 
-    def _blend_outgoing(self, pixels: np.ndarray, t: float, dt: float, features, values, resolution: int) -> np.ndarray:
+    def _blend_outgoing(self, pixels: np.ndarray, t: float, dt: float, features, values, resolution: int,
+                        onset_times) -> np.ndarray:
         if self._outgoing is None:
             return pixels
         old, since = self._outgoing
@@ -143,7 +147,7 @@ class FrameWorker(threading.Thread):
             self._outgoing = None
             return pixels
         old_res = min(resolution, old.backend.levels[0])
-        motion = old.engine.step(t, dt, features, values)
+        motion = old.engine.step(t, dt, features, values, onset_times)
         previous = old.backend.frame(motion.ws, motion.noise_gains, old_res)
         if previous.shape != pixels.shape:
             previous = _resize_nearest(previous, pixels.shape[0])

@@ -78,7 +78,10 @@ class MotionFrame:
 
 
 def source_value(source: str, features, t: float) -> float:
-    """Current value of a route's source (0..1; beat.sin in −1..1), or 0 if the band does not exist."""
+    """Current value of a route's source (0..1; beat.sin in −1..1), or 0 if the band does not exist.
+
+    An onset source reads only this snapshot's flag; LatentEngine.step prefers onset times seen
+    by every hop (frames are rarer than hops, so a one-hop flag is easily missed)."""
     if features is None:
         return 0.0
     kind, _, name = source.partition(".")
@@ -118,6 +121,7 @@ class LatentEngine:
         self._wander = np.zeros(space.w_dim, dtype=np.float32)
         self.position = 0.0
         self._ws: np.ndarray | None = None
+        self._onsets_seen: dict[str, float] = {}
 
     # The live parameters this engine reads; registered in the ParamStore by the show.
     def param_specs(self) -> list[ParamSpec]:
@@ -155,7 +159,10 @@ class LatentEngine:
         base = a + (b - a) * frac + self._wander
         return fold_into_ball(base, self.space.w_avg, self.space.radius)
 
-    def step(self, t: float, dt: float, features, params: Mapping[str, float]) -> MotionFrame:
+    def step(self, t: float, dt: float, features, params: Mapping[str, float],
+             onset_times: Mapping[str, float] | None = None) -> MotionFrame:
+        """One frame. `onset_times`: band → ADC time of its newest onset, kept by whoever sees
+        every analysis hop; an onset counts once, on the first frame after it."""
         space, kf = self.space, self.config.keyframes
         dt = max(0.0, min(dt, 0.25))  # a stall (window drag, swap) must not fling the picture
         # -- drift: tempo-synced progress through keyframes, plus a bounded random wander
@@ -178,7 +185,13 @@ class LatentEngine:
         noise = np.full(self.num_layers, params.get("noise.base", 1.0), dtype=np.float32)
         for route in self.routes:
             gain = params.get(route.param_name, route.gain)
-            value = source_value(route.source, features, t)
+            if route.source.startswith("onset.") and onset_times is not None:
+                band = route.source[len("onset."):]
+                newest = onset_times.get(band, -math.inf)
+                value = 1.0 if newest > self._onsets_seen.get(route.name, -math.inf) else 0.0
+                self._onsets_seen[route.name] = newest
+            else:
+                value = source_value(route.source, features, t)
             if route.source.startswith("onset."):
                 # An onset is one hop long; its pulse rises at once and releases over release_s.
                 decayed = self._pulses[route.name] * (math.exp(-dt / route.release_s) if dt > 0 else 1.0)

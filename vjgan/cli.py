@@ -44,12 +44,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from .gan.bench import bench_generator, config_f, describe_machine, random_generator
     from .gan.load import load_generator
 
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda asked for, but PyTorch sees no CUDA GPU")
+    from .live.scene import pick_device
+
+    device = pick_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"vjgan bench on {describe_machine(device)}")
+    if args.model == "live":
+        return _bench_live(args, device)
     if args.model:
         nets = [(args.model, load_generator(args.model))]
     else:
@@ -57,6 +59,21 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     for name, G in nets:
         print(f"{name}:")
         bench_generator(G, device, batch=args.batch, iters=args.iters)
+    return 0
+
+
+def _bench_live(args: argparse.Namespace, device) -> int:
+    from .gan.bench import config_f, random_generator
+    from .live.benchlive import print_live_bench, run_live_bench
+
+    try:
+        w, h = (int(x) for x in args.output.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--output must look like 640x360, not {args.output!r}") from None
+    models = [args.live_model] if args.live_model else [random_generator(config_f(r)) for r in args.res]
+    for model in models:
+        result = run_live_bench(model, device, seconds=args.seconds, output=(w, h), min_fps=args.min_fps)
+        print_live_bench(result)
     return 0
 
 
@@ -75,8 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace the output if it exists")
     p.set_defaults(handler=_cmd_convert)
 
-    p = sub.add_parser("bench", help="time frame generation in each mode (ms per frame, fps)")
-    p.add_argument("model", nargs="?", help="a model file (default: random config-F networks)")
+    p = sub.add_parser("bench", help="time frame generation in each mode, or the live pipeline (`bench live`)",
+                       description="`vjgan bench [MODEL]` times synthesis in each mode; `vjgan bench live` runs the whole "
+                                   "show offscreen with time-stamped clicks and reports sound-to-screen latency.")
+    p.add_argument("model", nargs="?", help="a model file (default: random config-F networks), or 'live'")
+    p.add_argument("--live-model", help="with `bench live`: a model file instead of random config-F networks")
+    p.add_argument("--seconds", type=float, default=20.0, help="with `bench live`: length of the click track")
+    p.add_argument("--output", default="640x360", help="with `bench live`: offscreen output size")
+    p.add_argument("--min-fps", type=float, default=24.0, help="with `bench live`: the frame budget's floor")
     p.add_argument("--res", type=int, nargs="+", default=[256, 512, 1024], help="resolutions of the random networks")
     p.add_argument("--device", help="cuda, mps or cpu (default: cuda when present)")
     p.add_argument("--batch", type=int, default=8, help="batch size of the offline-rendering mode")

@@ -86,11 +86,15 @@ class Scene:
     built_in_s: float
 
 
-def build_scene(model_path: str | Path, motion: MotionConfig, device: torch.device, name: str = "",
+def build_scene(model: str | Path | Generator, motion: MotionConfig, device: torch.device, name: str = "",
                 preset_folder: Path | None = None, log: Callable[[str], None] = lambda s: None) -> Scene:
+    """Load (or take) a generator, prepare it for `device`, and make a latent engine for `motion`."""
     t0 = time.perf_counter()
-    G = load_generator(model_path)
-    log(f"model {model_path}: {G.img_resolution}x{G.img_resolution}, {G.num_ws} ws")
+    if isinstance(model, Generator):
+        G, model_path = model, "<in memory>"
+    else:
+        G, model_path = load_generator(model), str(model)
+        log(f"model {model_path}: {G.img_resolution}x{G.img_resolution}, {G.num_ws} ws")
     space = load_or_compute(G)
     kf = motion.keyframes
     frames = [keyframes_from_seeds(G, list(kf.seeds), kf.truncation, kf.class_index)]
@@ -102,7 +106,7 @@ def build_scene(model_path: str | Path, motion: MotionConfig, device: torch.devi
     keyframes = np.concatenate(frames)
     backend = GeneratorBackend(G, device)
     engine = LatentEngine(space, keyframes, G.num_ws, backend.num_layers, motion)
-    return Scene(name or Path(model_path).stem, str(model_path), G, backend, space, engine, time.perf_counter() - t0)
+    return Scene(name or Path(model_path).stem, model_path, G, backend, space, engine, time.perf_counter() - t0)
 
 
 class SceneBuilder:

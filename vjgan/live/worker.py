@@ -41,11 +41,13 @@ class FrameWorker(threading.Thread):
     def __init__(self, scene: Scene, features: Callable[[], object], params: ParamStore, frames: LatestSlot,
                  policy: BudgetPolicy | None = None, clock: Callable[[], float] = time.perf_counter,
                  log: Callable[[str], None] = print, max_fps: float | None = None,
-                 onsets: Callable[[], Mapping[str, float]] | None = None) -> None:
+                 onsets: Callable[[], Mapping[str, float]] | None = None,
+                 on_frame: Callable[[Frame, WorkerStats], None] | None = None) -> None:
         super().__init__(name="vjgan-frame-worker", daemon=True)
         self._scene = scene
         self._features = features
         self._onsets = onsets
+        self._on_frame = on_frame  # recorders (benchmarks, tests); called in this thread
         self._params = params
         self.frames = frames
         self.stats = LatestSlot[WorkerStats]()
@@ -113,13 +115,17 @@ class FrameWorker(threading.Thread):
             self.budget.record(t2 - t0, t2)
             index += 1
             adc = getattr(features, "adc_time", t) if features is not None else t
-            self.frames.publish(Frame(pixels=pixels, index=index, t_audio=adc, t_ready=t2,
-                                      resolution=resolution, budget_step=self.budget.step))
+            frame = Frame(pixels=pixels, index=index, t_audio=adc, t_ready=t2, resolution=resolution,
+                          budget_step=self.budget.step)
+            self.frames.publish(frame)
             period = t2 - last_publish
             last_publish = t2
             fps = (1.0 / period) if fps == 0.0 and period > 0 else (0.9 * fps + 0.1 / max(period, 1e-6))
-            self.stats.publish(WorkerStats(index, (t2 - t1) * 1000, (t1 - t0) * 1000, resolution,
-                                           self.budget.step, fps, self._scene.name))
+            stats = WorkerStats(index, (t2 - t1) * 1000, (t1 - t0) * 1000, resolution, self.budget.step, fps,
+                                self._scene.name)
+            self.stats.publish(stats)
+            if self._on_frame is not None:
+                self._on_frame(frame, stats)
             spare = self._min_period - (self._clock() - t)
             if spare > 0:
                 self._halt.wait(spare)

@@ -1,0 +1,96 @@
+"""The `vjgan render` subcommand: arguments in, `RenderOptions` out, the render run.
+
+Wired into the main CLI with `add_render_parser(subparsers)`; `python -m vjgan.render` runs it
+on its own (the tests use that, and so can scripts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import UserError
+from .options import DEFAULT_BATCH, RenderOptions, parse_fps, parse_size, parse_time
+
+EPILOG = """\
+examples:
+  vjgan render song.wav --out song.mp4
+  vjgan render set.flac --out teaser.mp4 --size 1080x1920 --start 1:30 --duration 15
+  vjgan render song.wav --out song.mp4 --codec h264_nvenc --quality 19 --timings
+
+The picture follows the same analyzer, latent engine and shaders as `vjgan live`, driven by the
+file's clock; the same seed gives the same video. Ctrl-C stops and keeps what was rendered.
+"""
+
+
+def add_render_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `render` on the main CLI's subparsers (returns the new parser)."""
+    p = subparsers.add_parser(
+        "render", help="render an audio file to a video with its soundtrack (offline, frame-exact)",
+        description="Render an audio file to a video: the live show's engine on the file's clock, "
+                    "encoded with the soundtrack muxed in sync.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("audio", help="the audio file (WAV, FLAC, OGG, MP3; others through ffmpeg when installed)")
+    p.add_argument("--out", "-o", required=True, help="the video to write: .mp4, .mov, .mkv or .webm")
+    p.add_argument("--preset", default="default", help="a preset name or .toml file (default: default)")
+    p.add_argument("--model", help="a model file (default: the preset's)")
+    p.add_argument("--fps", default="30", help="frame rate: 30, 60, 29.97 or 30000/1001 (default: 30)")
+    p.add_argument("--size", help="output WIDTHxHEIGHT, e.g. 1920x1080 or 1080x1920; the preset's fit (fit, "
+                                  "fill or stretch) places the model's square picture (default: the model's size)")
+    p.add_argument("--start", default="0", help="where to begin in the audio: seconds or m:ss (default: 0)")
+    p.add_argument("--duration", help="how much to render: seconds or m:ss (default: to the end)")
+    p.add_argument("--seed", type=int, help="motion seed (default: the preset's); the same seed gives the same video")
+    p.add_argument("--codec", help="video encoder: libx264 (default for .mp4/.mov/.mkv), libx265, h264_nvenc, "
+                                   "hevc_nvenc, libvpx-vp9 (default for .webm), libsvtav1, … or h264, hevc, "
+                                   "nvenc, vp9, av1")
+    p.add_argument("--quality", type=float,
+                   help="the encoder's constant quality, lower is better: x264 crf (default 18), "
+                        "x265 crf (20), NVENC cq (21), VP9 crf (31), AV1 crf (30); x264 crf 0 is lossless")
+    p.add_argument("--encoder-preset", help="the encoder's speed preset: x264/x265 ultrafast…veryslow "
+                                            "(default medium), NVENC p1…p7 (default p5)")
+    p.add_argument("--batch", type=int, default=DEFAULT_BATCH,
+                   help=f"frames generated at once (default {DEFAULT_BATCH})")
+    p.add_argument("--device", help="cuda, mps or cpu (default: the best present)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default on the CPU: half the cores, "
+                                               "leaving the rest to the encoder; elsewhere torch's choice)")
+    p.add_argument("--no-gl", action="store_true", help="skip OpenGL: fit/fill on tensors, post effects off")
+    p.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    p.add_argument("--timings", action="store_true", help="print generation, post, conversion and encoding "
+                                                          "time separately at the end")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    p.set_defaults(handler=run_render_command)
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> RenderOptions:
+    return RenderOptions(
+        audio=Path(args.audio).expanduser(), out=Path(args.out).expanduser(), preset=args.preset, model=args.model,
+        fps=parse_fps(args.fps), size=parse_size(args.size) if args.size else None,
+        start=parse_time(args.start), duration=parse_time(args.duration) if args.duration else None,
+        seed=args.seed, codec=args.codec, quality=args.quality, encoder_preset=args.encoder_preset,
+        batch=args.batch, device=args.device, threads=args.threads, force=args.force, timings=args.timings,
+        use_gl=not args.no_gl, progress=not args.quiet)
+
+
+def run_render_command(args: argparse.Namespace) -> int:
+    from .render import render  # torch and PyAV load only when a render is asked for
+
+    result = render(options_from_args(args))
+    # 130 (the shell's code for Ctrl-C) tells a script the video is shorter than asked for.
+    return 130 if result.interrupted else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m vjgan.render AUDIO --out VIDEO ...`: the subcommand on its own."""
+    parser = argparse.ArgumentParser(prog="vjgan")
+    add_render_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["render", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as e:
+        print(f"vjgan: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,389 @@
+"""`vjgan render`: an audio file becomes a video with its soundtrack, using the live show's engine.
+
+    prepare()  every check that can fail on the user's input, before any work: codec, output
+               path, audio file, preset, model, encoder start-up (one line each, as UserError)
+    run()      the file's clock drives the same analyzer and latent engine as the live show;
+               frames are generated in batches, placed and post-processed with the live look,
+               converted to 4:2:0 on the device and encoded on a second thread
+
+A render stopped with Ctrl-C (or SIGTERM) keeps what it rendered: the frames already handed to
+the encoder are encoded, the soundtrack is cut at the last frame, and the file is finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..audio.config import hop_samples
+from ..audio.sources import load_audio, to_mono
+from ..config import Preset, load_preset
+from ..display.inputs import DisplayInputs
+from ..gan.load import load_generator
+from ..gan.networks import Generator
+from ..live.scene import pick_device
+from ..motion.directions import load_or_compute
+from ..motion.latents import LatentEngine, keyframes_from_seeds, load_w_file
+from .codecs import (AudioSettings, ContainerSpec, VideoSettings, audio_settings, container_for,
+                     resolve_video_codec)
+from .colour import rgb_to_yuv420p
+from .encode import EncoderThread, VideoFile, check_output_path
+from .feed import FeatureFeed
+from .generate import FrameGenerator
+from .motion import MotionDriver
+from .options import RenderOptions
+from .post import Post, make_post
+from .progress import Progress, format_clock
+from .soundtrack import Soundtrack, make_soundtrack
+from .timeline import Timeline, plan_timeline
+
+Log = Callable[[str], None]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Timings:
+    """Where the time went (seconds); generation and encoding run on separate threads, overlapped."""
+
+    startup: float = 0.0  # model, latent statistics, precision choice, encoder start (not in the speed)
+    catch_up: float = 0.0  # analysis and motion before --start
+    motion: float = 0.0  # analysis and latent engine for the rendered frames
+    generate: float = 0.0  # synthesis (the device synchronised)
+    post: float = 0.0  # fit/fill, effects, flash limiter
+    convert: float = 0.0  # RGB → 4:2:0 and the copy to host memory
+    encode: float = 0.0  # encoder thread: frames → codec → container
+    loop: float = 0.0  # wall time from the first frame to the finished file
+    frames: int = 0
+    video_s: float = 0.0
+
+    def lines(self, encoder: str, batch: int, device: str, post: str) -> list[str]:
+        def row(name: str, seconds: float, extra: str = "", speed: bool = True) -> str:
+            per = ""
+            if speed and seconds > 0 and self.frames:
+                per = f"{self.frames / seconds:8.1f} fps  {self.video_s / seconds:6.2f}x real time"
+            return f"  {name:<22}{seconds:8.2f} s  {per}{extra}"
+
+        out = [f"timings: {self.frames} frames, {self.video_s:.2f} s of video; {device}, batch {batch}",
+               row("startup (not counted)", self.startup, speed=False)]
+        if self.catch_up:
+            out.append(row("catch-up to --start", self.catch_up, speed=False))
+        out += [row("analysis + motion", self.motion), row("generation", self.generate),
+                row(f"post ({post})", self.post), row("4:2:0 + download", self.convert),
+                row("encoding", self.encode, f"  [{encoder}; own thread, overlapped]"),
+                row("total (wall)", self.loop)]
+        return out
+
+
+@dataclass
+class RenderResult:
+    out: Path
+    frames: int  # frames in the file
+    duration_s: float
+    interrupted: bool
+    timings: Timings = field(default_factory=Timings)
+    encoder: str = ""  # e.g. "libx264, preset medium, crf 18"
+    post: str = ""  # "gl" or "tensor"
+    device: str = ""  # e.g. "NVIDIA H100 80GB HBM3 (fp16-all)"
+
+
+@dataclass
+class Job:
+    """Everything prepared and checked; holds the open output file until run() finishes it."""
+
+    options: RenderOptions
+    preset: Preset
+    G: Generator
+    device: torch.device
+    timeline: Timeline
+    mono: np.ndarray
+    rate: int
+    size: tuple[int, int]
+    video: VideoSettings
+    audio: AudioSettings
+    soundtrack: Soundtrack
+    file: VideoFile
+    started: float
+    log: Log
+
+    def abort(self) -> None:
+        self.file.abort()
+
+
+# ---------------------------------------------------------------------------------------------
+# preparation: every user-input check, before any work
+
+
+def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
+    started = time.perf_counter()
+    check_output_path(options.out, options.audio, options.force)
+    container: ContainerSpec = container_for(options.out)
+    codec = resolve_video_codec(options.codec, container)
+    data, rate = load_audio(options.audio)  # AudioFileError (one line) for anything unreadable
+    preset = load_preset(options.preset)
+    model_path = Path(options.model).expanduser() if options.model else preset.model_path()
+    G = load_generator(model_path)
+    device = pick_device(options.device)
+    size = options.size or (G.img_resolution, G.img_resolution)
+    hop = hop_samples(rate, preset.audio.hop_s)
+    timeline = plan_timeline(options.fps, rate, hop, len(data), options.start, options.duration)
+    video = VideoSettings(codec, size[0], size[1], options.fps, options.quality, options.encoder_preset)
+    video.check()
+    audio = audio_settings(container.audio_codec, rate, data.shape[1])
+    soundtrack = make_soundtrack(data, rate, audio.rate, audio.channels, timeline)
+    metadata = {"comment": f"vjgan {__version__} render: preset {preset.name}, model {model_path.name}, "
+                           f"seed {_seed(options, preset)}, start frame {timeline.first_frame} at {timeline.fps} fps"}
+    file = VideoFile(options.out, container, video, soundtrack, audio, metadata)  # the encoder starts (or says why not)
+    length = len(data) / rate
+    log(f"{options.audio.name}: {format_clock(length)} at {rate} Hz, {data.shape[1]} channel(s) → {options.out.name}: "
+        f"{size[0]}x{size[1]} at {float(options.fps):g} fps, {timeline.frames} frames "
+        f"({format_clock(timeline.duration_s)} from {format_clock(timeline.time(timeline.first_frame))}); "
+        f"{video.describe()} + {audio.codec} {audio.rate} Hz")
+    return Job(options, preset, G, device, timeline, to_mono(data), rate, size, video, audio, soundtrack, file,
+               started, log)
+
+
+def _seed(options: RenderOptions, preset: Preset) -> int:
+    return preset.motion.seed if options.seed is None else options.seed
+
+
+def _keyframes(G: Generator, preset: Preset) -> np.ndarray:
+    kf = preset.motion.keyframes
+    frames = [keyframes_from_seeds(G, list(kf.seeds), kf.truncation, kf.class_index)]
+    for f in kf.files:
+        path = Path(f)
+        if not path.is_absolute() and preset.path is not None:
+            path = preset.path.parent / path
+        frames.append(load_w_file(path, G.w_dim)[None])
+    return np.concatenate(frames)
+
+
+# ---------------------------------------------------------------------------------------------
+# the render
+
+
+@contextmanager
+def _stop_signals() -> Iterator[None]:
+    """SIGTERM stops a render like Ctrl-C does (the file is finished), while this block runs."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+
+    def stop(signum, frame):  # noqa: ARG001 - the signal module's signature
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _finishing(log: Log) -> Iterator[None]:
+    """While the file is being finished, a further Ctrl-C only says to wait (it takes a moment)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def wait(signum, frame):  # noqa: ARG001
+        log("finishing the video file; one moment")
+
+    previous_int = signal.signal(signal.SIGINT, wait)
+    previous_term = signal.signal(signal.SIGTERM, wait) if hasattr(signal, "SIGTERM") else None
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous_int)
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@dataclass
+class _Pipeline:
+    """The per-frame machinery of one render, built after every input check has passed."""
+
+    generator: FrameGenerator
+    driver: MotionDriver
+    feed: FeatureFeed
+    post: Post
+    timeline: Timeline
+    device: torch.device
+
+    def catch_up(self) -> None:
+        """Analysis and motion from the top of the file to the first rendered frame, so a section
+        render is exactly that part of a full render (same tempo lock, same drift position)."""
+        tl = self.timeline
+        for k in range(tl.first_frame):
+            features = self.feed.features_until(tl.hops_before(k))
+            self.driver.step(tl.time(k), features, self.feed.onsets.latest())
+
+    def batch(self, ks: range, t: Timings) -> np.ndarray:
+        """Frames `ks` (indices from the start of the file) → uint8 yuv420p [N, H·3/2, W] in host memory."""
+        tl, feed = self.timeline, self.feed
+        t0 = time.perf_counter()
+        ws, gains, inputs = [], [], []
+        for k in ks:
+            now = tl.time(k)
+            features = feed.features_until(tl.hops_before(k))  # the newest hop at or before this frame
+            m = self.driver.step(now, features, feed.onsets.latest())
+            ws.append(m.ws)
+            gains.append(m.noise_gains)
+            inputs.append(DisplayInputs.from_features(features, now, onset_time=feed.onsets.newest))
+        t1 = time.perf_counter()
+        frames = self.generator.generate(np.stack(ws), np.stack(gains))
+        _sync(self.device)
+        t2 = time.perf_counter()
+        pictures = self.post.process(frames, inputs)
+        _sync(self.device)
+        t3 = time.perf_counter()
+        yuv = rgb_to_yuv420p(pictures.to(self.device)).cpu().numpy()
+        t4 = time.perf_counter()
+        t.motion += t1 - t0
+        t.generate += t2 - t1
+        t.post += t3 - t2
+        t.convert += t4 - t3
+        return yuv
+
+
+def _build(job: Job, seed: int) -> _Pipeline:
+    preset, device = job.preset, job.device
+    space = load_or_compute(job.G)  # cached per model; computed once on first use
+    generator = FrameGenerator(job.G, device, job.log)
+    engine = LatentEngine(space, _keyframes(job.G, preset), job.G.num_ws, generator.num_layers,
+                          dataclasses.replace(preset.motion, seed=seed))
+    driver = MotionDriver(engine, preset.params)
+    feed = FeatureFeed(job.mono, job.rate, preset.audio)
+    post = make_post(job.size, preset.display, float(job.timeline.fps), job.options.use_gl, job.log,
+                     frames_on_gpu=device.type == "cuda")
+    return _Pipeline(generator, driver, feed, post, job.timeline, device)
+
+
+def run(job: Job) -> RenderResult:
+    opts, tl, log = job.options, job.timeline, job.log
+    t = Timings()
+    seed = _seed(opts, job.preset)
+    try:
+        pipe = _build(job, seed)
+    except BaseException:
+        job.abort()
+        raise
+    log(f"model {job.G.img_resolution}x{job.G.img_resolution} on {job.device.type} "
+        f"({pipe.generator.fast.precision}), batch {opts.batch}, seed {seed}")
+    t.startup = time.perf_counter() - job.started
+
+    progress = Progress(tl.frames, float(tl.fps), enabled=opts.progress)
+    encoder: EncoderThread | None = None
+    interrupted = False
+    loop_start = time.perf_counter()
+    try:
+        with _stop_signals():
+            if tl.first_frame > 0:
+                log(f"catching up to {format_clock(tl.time(tl.first_frame))} (analysis and motion only)")
+                t0 = time.perf_counter()
+                pipe.catch_up()
+                t.catch_up = time.perf_counter() - t0
+            encoder = EncoderThread(job.file, depth=2, on_frame=progress.update)
+            progress.restart()
+            progress.update(0, force=True)
+            for k0 in range(tl.first_frame, tl.end_frame, opts.batch):
+                encoder.put(pipe.batch(range(k0, min(k0 + opts.batch, tl.end_frame)), t))
+    except KeyboardInterrupt:
+        interrupted = True  # keep what was rendered: finished below
+    except BaseException:
+        if encoder is not None:
+            encoder.abort()
+        else:
+            job.abort()
+        pipe.post.close()
+        progress.close(encoder.frames_written if encoder else 0)
+        raise
+    pipe.post.close()
+    with _finishing(log):
+        if interrupted:
+            progress.message("stopping: finishing the video with the frames rendered so far")
+        if encoder is None or encoder.drain() == 0:
+            # Nothing was rendered: an empty video would not play, so there is no file at all.
+            job.abort()
+            progress.close(0)
+            log(f"stopped before the first frame; {opts.out} was not written")
+            raise KeyboardInterrupt
+        out = encoder.close()
+    frames = encoder.frames_written
+    progress.close(frames)
+    t.loop = time.perf_counter() - loop_start
+    t.encode = encoder.encode_s
+    t.frames = frames
+    t.video_s = frames / float(tl.fps)
+    size_mb = out.stat().st_size / 1e6
+    if interrupted:
+        log(f"stopped: {out} holds the first {frames} frames ({format_clock(t.video_s)}), {size_mb:.1f} MB")
+    else:
+        log(f"wrote {out}: {frames} frames, {format_clock(t.video_s)}, {size_mb:.1f} MB in "
+            f"{format_clock(t.loop)} ({t.video_s / max(t.loop, 1e-9):.2f}x real time)")
+    device = _describe_device(job.device, pipe.generator)
+    if opts.timings:
+        for line in t.lines(job.video.describe(), opts.batch, device, pipe.post.kind):
+            log(line)
+    return RenderResult(out, frames, t.video_s, interrupted, t, job.video.describe(), pipe.post.kind, device)
+
+
+def _describe_device(device: torch.device, generator: FrameGenerator) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} ({generator.fast.precision})"
+    return f"{device.type} ({torch.get_num_threads()} threads, {generator.fast.precision})"
+
+
+def cpu_threads(options: RenderOptions, device: torch.device) -> int | None:
+    """Torch's CPU threads for this render, or None to leave torch's setting alone.
+
+    Rendering on the CPU, torch's worker threads share the cores with the encoder's. Measured on
+    2 cores (docs/benchmarks.md): with both cores for torch, its threads stall waiting for each
+    other whenever the encoder (or anything else) takes a core, and generation ran 2–25× slower
+    than with one. So by default torch gets half the cores, unless the user said otherwise
+    (--threads, or OMP_NUM_THREADS in the environment).
+    """
+    if options.threads:
+        return options.threads
+    if device.type != "cpu" or os.environ.get("OMP_NUM_THREADS"):
+        return None
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+@contextmanager
+def _torch_threads(count: int | None) -> Iterator[None]:
+    """Set torch's CPU threads for a render and put the previous count back after it."""
+    previous = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if count:
+            torch.set_num_threads(previous)
+
+
+def render(options: RenderOptions, log: Log = _stderr) -> RenderResult:
+    """Check everything, then render; a stopped render still returns (interrupted=True)."""
+    job = prepare(options, log)
+    with _torch_threads(cpu_threads(options, job.device)):
+        return run(job)

@@ -124,6 +124,7 @@ def run_live_bench(model, device, seconds: float = 20.0, output: tuple[int, int]
     worker = FrameWorker(scene, audio.latest, params, frames, policy, log=log, onsets=onsets.latest, on_frame=on_frame)
     renderer = Renderer.offscreen(output, RendererConfig(display_hz=display_hz))
     settings = OutputSettings(fit="fill")
+    log(f"display upload path: {renderer.upload_path}" + (f" ({renderer.upload_path_reason})" if getattr(renderer, "upload_path_reason", "") else ""))
     shown: list[tuple[int, float]] = []  # (frame index on screen, time the picture was ready)
     audio.start()
     t_audio0 = source._t0  # the array source's clock origin: sample i reaches the "ADC" at t0 + i / rate

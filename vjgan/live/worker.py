@@ -59,8 +59,10 @@ class FrameWorker(threading.Thread):
         self._pending: SceneBuilder | None = None
         self._outgoing: tuple[Scene, float] | None = None  # scene fading out, and when the fade began
         self._smoother = ParamSmoother()
-        # Generating faster than the display shows frames only heats the GPU.
-        self._min_period = 1.0 / (max_fps or self._policy.display_hz)
+        # Up to twice the display rate: a frame made soon after new features (every ~10 ms hop)
+        # is waiting when the vsync comes, which cuts sound-to-screen latency (measured in
+        # docs/benchmarks.md); faster than that only heats the GPU.
+        self._min_period = 1.0 / (max_fps or 2.0 * self._policy.display_hz)
         self.frozen = False
         self.error: BaseException | None = None
 

@@ -65,6 +65,12 @@ def test_frame_outputs_rgba_and_honours_controls_on_cpu() -> None:
     assert fast.frame(ws, exit_resolution=16).shape == (16, 16, 4)
     batch = fast.frames(ws.repeat(3, 1, 1))
     assert batch.shape == (3, 64, 64, 4)
+    fast.set_noise_mode("const")
+    per_frame = fast.frames(ws.repeat(2, 1, 1), noise_gains=torch.tensor([[0.0] * fast.num_layers, [1.0] * fast.num_layers]))
+    fast.set_noise_gains([0.0] * fast.num_layers)
+    assert (per_frame[0].int() - fast.frame(ws).int()).abs().max() <= 1  # batched vs fused weights: rounding
+    fast.set_noise_gains([1.0] * fast.num_layers)
+    assert (per_frame[1].int() - fast.frame(ws).int()).abs().max() <= 1
     with pytest.raises(ValueError):
         fast.set_noise_gains([1.0])
     with pytest.raises(ValueError):

@@ -28,7 +28,7 @@ from vjgan.render.codecs import (CONTAINERS, VideoSettings, audio_settings, cont
 from vjgan.render.colour import rgb_to_yuv420p, yuv420p_to_rgb
 from vjgan.render.encode import VideoFile
 from vjgan.render.feed import FeatureFeed
-from vjgan.render.generate import FrameGenerator, equal_runs
+from vjgan.render.generate import FrameGenerator
 from vjgan.render.options import parse_fps, parse_size, parse_time
 from vjgan.render.post import GLPost, TensorPost
 from vjgan.render.progress import Progress, format_clock, format_progress
@@ -295,12 +295,6 @@ def tiny() -> Generator:
             if name.endswith("noise_strength"):
                 p.fill_(0.5)
     return G.requires_grad_(False)
-
-
-def test_equal_runs() -> None:
-    g = np.array([[1.0], [1.0], [2.0], [2.0], [2.0], [1.0]])
-    assert equal_runs(g) == [(0, 2), (2, 5), (5, 6)]
-    assert equal_runs(np.zeros((0, 3))) == []
 
 
 def test_every_frame_of_a_batch_gets_its_own_noise_gains(tiny: Generator) -> None:

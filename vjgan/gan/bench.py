@@ -77,7 +77,6 @@ def time_fn(fn: Callable[[], object], device: torch.device, warmup: int = 5, ite
 def bench_generator(G: Generator, device: torch.device, batch: int = 8, iters: int = 50,
                     log: Callable[[str], None] = print) -> list[Timing]:
     G = G.to(device)
-    res = G.img_resolution
     ws = G.mapping(torch.randn(1, G.z_dim, device=device) if G.z_dim else None,
                    torch.eye(G.c_dim, device=device)[:1] if G.c_dim else None)
     results: list[Timing] = []

@@ -69,10 +69,11 @@ def fused_bias_noise_lrelu(y: torch.Tensor, bias: torch.Tensor, noise: torch.Ten
                            clamp: float | None) -> torch.Tensor:
     """clamp(lrelu(y·scale[n,c] + noise[h,w]·strength + bias[c])), in place where possible.
 
-    y: [N, C, H, W] (contiguous or channels-last); noise: [1, 1, H, W] or None; strength: a 0-d
+    y: [N, C, H, W] (contiguous or channels-last); noise: [1 or N, 1, H, W] or None; strength: a 0-d
     device tensor (so it can change between CUDA-graph replays); channel_scale: [N, C] or None.
     """
-    if not triton_available(y.device):
+    if not triton_available(y.device) or (noise is not None and noise.shape[0] > 1):
+        # The kernel reads one noise plane for the whole batch; per-frame planes take the slow path.
         return _torch_epilogue(y, bias, noise, strength, channel_scale, clamp)
     channels_last = y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
     if not channels_last and not y.is_contiguous():

@@ -22,7 +22,7 @@ The CPU path runs the same prepared maths in fp32 without graphs.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -218,7 +218,7 @@ class FastSynthesis:
                     weight_sq=weight.square().sum(dim=[2, 3]).to(dev),
                     bias=(layer.bias.detach().float() * gain).to(dev),
                     noise_const=layer.noise_const.detach().float().reshape(1, 1, *layer.noise_const.shape).to(dev, dtype),
-                    noise_strength=float(layer.noise_strength) * gain,
+                    noise_strength=float(layer.noise_strength.detach()) * gain,
                     clamp=clamp,
                     modulate_weights=weight_elems <= act_elems,
                 ))
@@ -264,7 +264,8 @@ class FastSynthesis:
     def _styles(self, ws: torch.Tensor, layer: _ConvLayer | _RGBLayer) -> torch.Tensor:
         return torch.addmm(layer.affine_bias, ws[:, layer.w_index], layer.affine_weight.t())
 
-    def _conv(self, x: torch.Tensor, ws: torch.Tensor, layer: _ConvLayer, layer_index: int, dtype: torch.dtype) -> torch.Tensor:
+    def _conv(self, x: torch.Tensor, ws: torch.Tensor, layer: _ConvLayer, layer_index: int, dtype: torch.dtype,
+              frame_gains: torch.Tensor | None = None) -> torch.Tensor:
         n = x.shape[0]
         s = self._styles(ws, layer)  # [N, C_in] fp32
         d = (s.square() @ layer.weight_sq.t() + 1e-8).rsqrt()  # [N, C_out]
@@ -283,7 +284,10 @@ class FastSynthesis:
             channel_scale = d
         if layer.up:
             y = F.pixel_shuffle(y, 2)
-        strength = layer.noise_strength * self.noise_gains[layer_index]
+        if frame_gains is None:
+            strength = layer.noise_strength * self.noise_gains[layer_index]
+        else:  # one gain per frame of a batch: fold it into a per-frame noise plane
+            strength = torch.ones((), device=y.device)
         noise = None
         if layer.noise_strength != 0.0 and (self.use_graphs or self.noise_mode != "none"):
             noise = layer.noise_const * self.noise_mix[0].to(y.dtype)
@@ -292,6 +296,8 @@ class FastSynthesis:
             if self.use_graphs or self.noise_mode == "random":
                 random = torch.randn(1, 1, layer.resolution, layer.resolution, device=y.device, dtype=y.dtype)
                 noise = noise + random * self.noise_mix[1].to(y.dtype)
+            if frame_gains is not None:
+                noise = noise * (layer.noise_strength * frame_gains[:, layer_index]).to(y.dtype)[:, None, None, None]
         return fused_bias_noise_lrelu(y, layer.bias, noise, strength, channel_scale, layer.clamp)
 
     def _torgb(self, x: torch.Tensor, ws: torch.Tensor, layer: _RGBLayer) -> torch.Tensor:
@@ -315,9 +321,16 @@ class FastSynthesis:
             self._upsample[channels] = k
         return F.pixel_shuffle(F.conv2d(img, k, padding=1, groups=channels), 2)
 
-    def synthesize(self, ws: torch.Tensor, exit_resolution: int | None = None) -> torch.Tensor:
-        """w+ [N, num_ws, w_dim] → float32 image [N, C, H, W] in the network's range (no graph)."""
+    def synthesize(self, ws: torch.Tensor, exit_resolution: int | None = None,
+                   noise_gains: torch.Tensor | None = None) -> torch.Tensor:
+        """w+ [N, num_ws, w_dim] → float32 image [N, C, H, W] in the network's range (no graph).
+
+        noise_gains: optional [N, num_layers], one row per frame (instead of the live controls)."""
         ws = ws.to(self.device, torch.float32)
+        if noise_gains is not None:
+            noise_gains = torch.as_tensor(noise_gains, dtype=torch.float32, device=self.device)
+            if noise_gains.shape != (ws.shape[0], self.num_layers):
+                raise ValueError(f"noise_gains must have shape [{ws.shape[0]}, {self.num_layers}]")
         n = ws.shape[0]
         x = img = None
         layer_index = 0
@@ -327,7 +340,7 @@ class FastSynthesis:
             else:
                 x = x.to(block.dtype)
             for layer in block.convs:
-                x = self._conv(x, ws, layer, layer_index, block.dtype)
+                x = self._conv(x, ws, layer, layer_index, block.dtype, noise_gains)
                 layer_index += 1
             rgb = self._torgb(x, ws, block.torgb)
             img = rgb if img is None else self._upsample_image(img) + rgb
@@ -396,9 +409,12 @@ class FastSynthesis:
         return out
 
     @torch.no_grad()
-    def frames(self, ws: torch.Tensor, exit_resolution: int | None = None) -> torch.Tensor:
-        """Batched path for offline rendering: w+ [N, ...] → uint8 RGBA [N, H, W, 4]."""
-        img = self.synthesize(ws, exit_resolution)
+    def frames(self, ws: torch.Tensor, exit_resolution: int | None = None,
+               noise_gains: torch.Tensor | None = None) -> torch.Tensor:
+        """Batched path for offline rendering: w+ [N, ...] → uint8 RGBA [N, H, W, 4].
+
+        noise_gains: optional [N, num_layers] per-frame noise gains (default: the live controls)."""
+        img = self.synthesize(ws, exit_resolution, noise_gains)
         rgb = (img[:, :3].clamp(-1, 1) * 127.5 + 128.0).clamp(0, 255).to(torch.uint8)
         alpha = torch.full_like(rgb[:, :1], 255)
         return torch.cat([rgb, alpha], dim=1).permute(0, 2, 3, 1).contiguous()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import io
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np

@@ -65,6 +65,7 @@ class FrameWorker(threading.Thread):
         self._min_period = 1.0 / (max_fps or 2.0 * self._policy.display_hz)
         self.frozen = False
         self.error: BaseException | None = None
+        self._keyframe_requested = threading.Event()
 
     @property
     def scene(self) -> Scene:
@@ -76,6 +77,10 @@ class FrameWorker(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+
+    def request_keyframe(self) -> None:
+        """Keep the current picture as a keyframe (any thread; done by the worker, who owns the engine)."""
+        self._keyframe_requested.set()
 
     def run(self) -> None:
         try:
@@ -91,6 +96,9 @@ class FrameWorker(threading.Thread):
         fps = 0.0
         while not self._halt.is_set():
             self._adopt_pending_scene()
+            if self._keyframe_requested.is_set():
+                self._keyframe_requested.clear()
+                self._scene.engine.capture_keyframe()
             t = self._clock()
             dt = t - last_t
             last_t = t

@@ -20,7 +20,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .config import MotionConfig, RouteConfig, layer_rows
+from .config import MotionConfig, layer_rows
 from .directions import LatentSpace
 from .params import ParamSpec
 
@@ -150,6 +150,11 @@ class LatentEngine:
         w = fold_into_ball(np.asarray(w, dtype=np.float32)[None], self.space.w_avg, self.space.radius)
         i = int(math.floor(self.position)) % len(self.keyframes)
         self.keyframes = np.concatenate([self.keyframes[: i + 1], w, self.keyframes[i + 1 :]])
+
+    def capture_keyframe(self) -> None:
+        """Keep the picture now on screen (its mean w) as the next keyframe."""
+        if self._ws is not None:
+            self.new_keyframe(self._ws.mean(axis=0))
 
     def _drift_base(self) -> np.ndarray:
         k = len(self.keyframes)

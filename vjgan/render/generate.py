@@ -1,11 +1,10 @@
 """Frames in batches: w+ and noise gains for N frames → N uint8 RGBA pictures on the device.
 
 The fast path's batched mode (`FastSynthesis.frames`) runs N frames through each layer at once,
-which amortises the per-layer overhead that dominates a single eager frame. Its noise gains are
-one set for the whole batch, while the latent engine gives every frame its own (a noise route
-shimmering with the hats), so a batch is cut into runs of frames whose gains are equal; each run
-is exact. Where a run is a single frame on CUDA, the captured graph of the live path is faster
-than an eager batch of one, and gives the same picture.
+which amortises the per-layer overhead that dominates a single eager frame; every frame keeps its
+own noise gains (a noise route shimmering with the hats). A batch of one on CUDA uses the
+captured graph of the live path, which is faster than an eager batch of one and gives the same
+picture.
 """
 
 from __future__ import annotations
@@ -17,17 +16,6 @@ import torch
 
 from ..gan.fast import FastSynthesis, choose_precision
 from ..gan.networks import Generator
-
-
-def equal_runs(gains: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) ranges of consecutive rows of `gains` that are exactly equal."""
-    runs = []
-    start = 0
-    for i in range(1, len(gains) + 1):
-        if i == len(gains) or not np.array_equal(gains[i], gains[start]):
-            runs.append((start, i))
-            start = i
-    return runs
 
 
 class FrameGenerator:
@@ -51,7 +39,6 @@ class FrameGenerator:
         self.resolution = G.img_resolution
         self.num_layers = self.fast.num_layers
         self.batches = 0
-        self.runs = 0
 
     @torch.no_grad()
     def generate(self, ws: np.ndarray, noise_gains: np.ndarray) -> torch.Tensor:
@@ -60,12 +47,11 @@ class FrameGenerator:
             raise ValueError("one row of noise gains per frame")
         w_all = torch.from_numpy(np.ascontiguousarray(ws, dtype=np.float32)).to(self.device, non_blocking=True)
         out = torch.empty(len(ws), self.resolution, self.resolution, 4, dtype=torch.uint8, device=self.device)
-        for start, stop in equal_runs(np.asarray(noise_gains, dtype=np.float32)):
-            self.fast.set_noise_gains(torch.from_numpy(np.ascontiguousarray(noise_gains[start], dtype=np.float32)))
-            if stop - start == 1 and self.fast.use_graphs:
-                out[start].copy_(self.fast.frame(w_all[start : start + 1]))  # the graph's buffer is reused: copy now
-            else:
-                out[start:stop] = self.fast.frames(w_all[start:stop])
-            self.runs += 1
+        gains = torch.from_numpy(np.ascontiguousarray(noise_gains, dtype=np.float32))
+        if len(ws) == 1 and self.fast.use_graphs:
+            self.fast.set_noise_gains(gains[0])
+            out[0].copy_(self.fast.frame(w_all))  # the graph's buffer is reused: copy now
+        else:
+            out[:] = self.fast.frames(w_all, noise_gains=gains)
         self.batches += 1
         return out

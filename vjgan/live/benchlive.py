@@ -12,7 +12,6 @@ generator should have produced one counts as missed.
 from __future__ import annotations
 
 import math
-import statistics
 import threading
 import time
 from dataclasses import dataclass, field

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vjgan.audio.cli import add_analyze_parser, add_devices_parser, format_meters, short_names
+from vjgan.audio.cli import add_analyze_parser, format_meters, short_names
 from vjgan.audio.features import rest_features
 
 FIXTURES = Path(__file__).parent / "audio_fixtures"
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     full_env = dict(os.environ if env is None else env)
     full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "vjgan.audio.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "vjgan", *args], capture_output=True, text=True,
                           timeout=timeout, env=full_env, cwd=str(ROOT))
 
 
@@ -143,11 +143,8 @@ def test_parsers_plug_into_any_cli():
     parser = argparse.ArgumentParser(prog="vjgan")
     sub = parser.add_subparsers(dest="command", required=True)
     add_analyze_parser(sub)
-    add_devices_parser(sub)
     args = parser.parse_args(["analyze", "song.wav", "--json", "o.json", "--channel", "2", "--gain", "6"])
     assert args.func.__name__ == "run_analyze" and args.file == "song.wav" and args.gain == 6.0
-    args = parser.parse_args(["devices"])
-    assert args.func.__name__ == "run_devices"
 
 
 def test_meter_line():

@@ -56,7 +56,6 @@ def test_latent_space_statistics(G, space) -> None:
     comps = space.components
     np.testing.assert_allclose(comps @ comps.T, np.eye(len(comps)), atol=1e-4)
     assert np.all(np.diff(space.stdevs) <= 1e-6)  # strongest first
-    w = np.random.default_rng(0).standard_normal((1, G.z_dim)).astype(np.float32)
     assert space.radius > 0
 
 
@@ -141,7 +140,6 @@ def test_stronger_bass_means_more_expressive(G, space) -> None:
         for i in range(120):  # two seconds: let the glide settle
             out = engine.step(i / 60, 1 / 60, features_at(i / 60, bass=bass), params)
         distances[bass] = np.linalg.norm(out.ws[:8] - space.w_avg, axis=1).mean()
-        fine = np.linalg.norm(out.ws[8:] - space.w_avg, axis=1).mean()
     assert distances[1.0] > 1.3 * distances[0.0]
 
 

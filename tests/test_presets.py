@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vjgan.config import (PresetError, atomic_write_text, available_presets, load_preset, preset_from_dict,
-                          save_preset)
+from vjgan.config import PresetError, atomic_write_text, available_presets, load_preset, save_preset
 
 
 def test_at_least_three_presets_ship_and_load() -> None:

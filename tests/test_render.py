@@ -25,7 +25,11 @@ import torch
 
 from vjgan.gan.networks import Generator, GeneratorConfig
 from vjgan.gan.own_format import save_generator
-from vjgan.render.cli import main as render_main
+from vjgan.cli import main as vjgan_main
+
+
+def render_main(args: list[str]) -> int:
+    return vjgan_main(["render", *args])
 
 RATE = 48000
 BPM = 120.0
@@ -339,7 +343,7 @@ def test_ctrl_c_leaves_a_playable_file_of_what_was_rendered(workspace) -> None:
     import pty
 
     out = workspace["root"] / "stopped.mp4"
-    cmd = [sys.executable, "-m", "vjgan.render", str(workspace["long"]), "--out", str(out),
+    cmd = [sys.executable, "-m", "vjgan", "render", str(workspace["long"]), "--out", str(out),
            "--model", str(workspace["model"]), "--preset", str(workspace["preset"]), "--fps", str(FPS),
            "--size", f"{SIZE[0]}x{SIZE[1]}", "--batch", "4"]
     env = {**os.environ, "VJGAN_CACHE_DIR": str(workspace["root"] / "cache"), "PYTHONUNBUFFERED": "1"}

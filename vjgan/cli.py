@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -122,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--monitor", metavar="NAME|INDEX", help="the projector's monitor (see `vjgan devices`)")
     out.add_argument("--fullscreen", action="store_true", help="start fullscreen (F toggles)")
     out.add_argument("--window", default="1280x720", metavar="WxH", help="window size when not fullscreen")
+    out.add_argument("--no-operator", action="store_true", help="no operator window on the laptop screen")
+    out.add_argument("--hud", action="store_true", help="text HUD on the output (single-screen rehearsal; off by default)")
     p.add_argument("--midi", action="append", metavar="PORT", help="MIDI input port (part of its name); repeat for several")
     p.add_argument("--device", help="cuda, mps or cpu (default: the fastest present)")
     p.add_argument("--min-fps", type=float, default=24.0, help="below this generation rate, step down a block")
@@ -152,6 +155,7 @@ def _cmd_live(args: argparse.Namespace) -> int:
         audio_backend=args.audio_backend, channel=args.channel, gain_db=args.gain, monitor_audio=args.monitor_audio,
         monitor=args.monitor, fullscreen=args.fullscreen, window_size=(w, h), midi=tuple(args.midi or ()),
         device=args.device, min_fps=args.min_fps, duration=args.duration, fresh=args.fresh,
+        operator=not args.no_operator, hud=args.hud,
     ))
 
 
@@ -198,6 +202,8 @@ def _plugin_parsers() -> list[Callable[[argparse._SubParsersAction], None]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Library modules report through logging; the user sees one "vjgan: ..." line per event.
+    logging.basicConfig(level=logging.WARNING, format="vjgan: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
     # Subcommand modules name their callback `handler` or `func`.

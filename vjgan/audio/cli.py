@@ -1,21 +1,18 @@
-"""The `analyze` and `devices` subcommands (wired into `vjgan.cli` by the lead).
+"""The `analyze` subcommand (`vjgan devices`, in vjgan.cli, lists the audio inputs with `list_audio_devices`).
 
     vjgan analyze TRACK.mp3 --json out.json --plot out.png   # offline, faster than real time
     vjgan analyze --audio "Scarlett" --channel 1               # live meters from an input
     vjgan analyze --demo                                       # live meters, the demo groove
     vjgan analyze TRACK.flac --live --monitor                  # rehearse: real time, to the speakers
-    vjgan devices                                              # audio inputs, rates, channels
 
 Handlers return an exit code; bad input raises a `vjgan.errors.UserError` subclass, which the
-top-level CLI prints as one `vjgan: ...` line. `main()` here does the same for running this module
-on its own (`python -m vjgan.audio.cli`).
+top-level CLI prints as one `vjgan: ...` line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import tempfile
@@ -23,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence, TextIO
 
-from vjgan.audio.capture import BACKENDS, list_audio_devices, parse_channel
+from vjgan.audio.capture import BACKENDS, parse_channel
 from vjgan.audio.config import AnalysisConfig
 from vjgan.audio.features import Features
 from vjgan.errors import UserError
@@ -47,24 +44,6 @@ def add_audio_input_arguments(parser: argparse.ArgumentParser) -> None:
 
 def analysis_config_from_args(args: argparse.Namespace) -> AnalysisConfig:
     return AnalysisConfig().with_gain(float(getattr(args, "gain", 0.0) or 0.0))
-
-
-def add_devices_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("devices", help="list audio inputs (and, later, MIDI ports and monitors)",
-                              description="List the audio input devices with their channels and native rates.")
-    p.add_argument("--audio-backend", choices=BACKENDS, default="sounddevice")
-    p.set_defaults(func=run_devices)
-    return p
-
-
-def run_devices(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    lines = list_audio_devices(getattr(args, "audio_backend", "sounddevice"))
-    print("Audio inputs:", file=out)
-    if not lines:
-        print("  (none found: `vjgan live` will play the demo groove)", file=out)
-    for line in lines:
-        print(f"  {line}", file=out)
-    return 0
 
 
 def add_analyze_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -220,28 +199,3 @@ def _analyze_live(args: argparse.Namespace, config: AnalysisConfig, out: TextIO,
     if engine.error is not None:
         raise UserError(f"audio capture failed: {engine.error}")
     return 0
-
-
-# --- standalone entry point --------------------------------------------------------------------------
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vjgan", description="vjgan audio tools")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_analyze_parser(sub)
-    add_devices_parser(sub)
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="vjgan: %(message)s")
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except UserError as exc:
-        print(f"vjgan: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,12 +13,11 @@ import time
 from collections import deque
 from typing import Any, Optional, Sequence, TextIO
 
-from ..errors import UserError
 from .clock import ClockTracker
 from .messages import CLOCK_PPQ, Clock, Continue, Start, Stop, decode, describe
 from .ports import ALL_PORTS, API_CHOICES, MidiPortError, PortManager, PortPatterns, list_midi_ports
 
-__all__ = ["add_midi_parser", "list_midi_ports", "format_midi_ports", "monitor", "main"]
+__all__ = ["add_midi_parser", "list_midi_ports", "format_midi_ports", "monitor"]
 
 
 def format_midi_ports(ports: dict[str, Any]) -> list[str]:
@@ -162,23 +161,3 @@ def add_midi_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentPar
     p = sub.add_parser("ports", help="list MIDI input and output ports")
     p.add_argument("--midi-api", choices=API_CHOICES, help="MIDI system (default: $VJGAN_MIDI_API or the platform's)")
     p.set_defaults(handler=_cmd_ports)
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """`python -m vjgan.control.cli midi ...` (the same subcommands without the rest of vjgan)."""
-    parser = argparse.ArgumentParser(prog="vjgan")
-    add_midi_parser(parser.add_subparsers(dest="command", metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 2
-    try:
-        return int(handler(args) or 0)
-    except UserError as e:
-        print(f"vjgan: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

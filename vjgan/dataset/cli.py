@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 import torch
@@ -76,20 +75,3 @@ def run_dataset_command(args: argparse.Namespace) -> int:
                            device=device, batch=args.batch, progress=progress)
     print(f"wrote {args.count} images ({args.res}x{args.res}, seed {args.seed}) to {out}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (python -m vjgan.dataset.cli procedural OUT ...)."""
-    parser = argparse.ArgumentParser(prog="vjgan")
-    sub = parser.add_subparsers(dest="command")
-    add_dataset_parser(sub)
-    args = parser.parse_args(["dataset", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.handler(args) or 0)
-    except UserError as e:
-        print(f"vjgan: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,13 +8,12 @@ preset switches and the autosave. MIDI callbacks only set parameters or invoke a
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -57,6 +56,8 @@ class LiveOptions:
     duration: float | None = None  # stop after this many seconds (rehearsal scripts, tests)
     fresh: bool = False  # ignore the autosaved running state
     state_file: str | None = None  # default: the user's data folder
+    operator: bool = True  # the operator window on the laptop screen (vjgan/operator)
+    hud: bool = False  # text HUD over the output picture, for single-screen rehearsal
 
 
 def autosave_path(options: LiveOptions) -> Path:
@@ -79,6 +80,7 @@ class LiveShow:
         self.midi = None
         self.window = None
         self.renderer = None
+        self.console = None  # operator window and output HUD (vjgan/operator), if any
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -119,6 +121,7 @@ class LiveShow:
         self.worker.start()
         self._start_renderer()
         self._start_midi()
+        self._start_operator()
 
     def _start_renderer(self) -> None:
         from ..display.flash import FlashSafetyConfig
@@ -131,18 +134,22 @@ class LiveShow:
             self.log(self.renderer.flash_warning)
 
     def _start_midi(self) -> None:
+        # Every input port unless --midi names some: a controller plugged in (now or later) just works.
         mappings = list(self.preset.midi) + list(getattr(self, "_restored_midi", []))
-        if not self.options.midi and not mappings:
-            return
-        try:
-            from ..control.live import start_midi
-        except ImportError:
-            self.log("MIDI support is not available in this installation")
-            return
+        from .midi_link import start_midi
+
         try:
             self.midi = start_midi(self, self.options.midi, mappings)
         except UserError as e:
             self.log(str(e))  # the show goes on without the controller
+
+    def _start_operator(self) -> None:
+        # --- operator window / output HUD (vjgan/operator): after the output window and MIDI ---
+        if not (self.options.operator or self.options.hud):
+            return
+        from ..operator.console import start_console
+
+        self.console = start_console(self, operator=self.options.operator, hud=self.options.hud)
 
     def stop(self) -> None:
         self._stop.set()
@@ -163,6 +170,8 @@ class LiveShow:
             self.autosave(force=True)
         except OSError as e:
             self.log(f"could not save the running state: {e}")
+        if self.console is not None:  # operator window first: it shares the output's GL objects
+            self.console.close()
         if self.renderer is not None:
             self.renderer.release()
         if self.window is not None:
@@ -194,7 +203,10 @@ class LiveShow:
                 self.renderer.pull(self.frames)
                 now = time.perf_counter()
                 inputs = DisplayInputs.from_features(self.audio.latest(), now, onset_time=self.onsets.newest)
-                window.present(self.renderer, inputs, self._output_settings())
+                if self.console is not None:  # output (+ HUD), then the operator window when due
+                    self.console.present(window, self.renderer, inputs, self._output_settings())
+                else:
+                    window.present(self.renderer, inputs, self._output_settings())
                 if self.worker.error is not None and not reported_error:
                     reported_error = True  # reported once by the worker; the last frame stays up
                 if now - self._last_autosave >= AUTOSAVE_EVERY_S:
@@ -210,9 +222,13 @@ class LiveShow:
     def _output_settings(self):
         from ..display.settings import OutputSettings
 
+        display = self.preset.display
+        if getattr(self, "_base_output", (None, None))[0] is not display:
+            # Validating the effect chain is cheap but not free: once per preset, not per refresh.
+            self._base_output = (display, OutputSettings.from_preset(display))
+        base = self._base_output[1]
         snap = self.params.snapshot()
-        base = OutputSettings.from_preset(self.preset.display)
-        return OutputSettings(fit=base.fit, effects=base.effects, master=min(snap.get("master", 1.0), self.preset.display.master),
+        return OutputSettings(fit=base.fit, effects=base.effects, master=min(snap.get("master", 1.0), display.master),
                               blackout=snap.get("blackout", 0.0) >= 0.5, freeze=snap.get("freeze", 0.0) >= 0.5)
 
     # -- actions (keys, MIDI notes) ----------------------------------------------------------------
@@ -243,6 +259,16 @@ class LiveShow:
             self.switch_preset(name.split(":", 1)[1])
         else:
             raise UserError(f"unknown action {name!r}")
+
+    def recall_preset(self, which: str) -> None:
+        """A preset by its number in the list (1 = first, as pads are labelled) or by name."""
+        if which.isdigit():
+            n = int(which)
+            if not 1 <= n <= len(self.presets):
+                self.log(f"no preset number {n} (there are {len(self.presets)})")
+                return
+            which = self.presets[n - 1]
+        self.switch_preset(which)
 
     def step_preset(self, direction: int) -> None:
         if not self.presets:
@@ -278,8 +304,6 @@ class LiveShow:
             from ..display.flash import FlashSafetyConfig
 
             self.renderer.set_flash_safety(FlashSafetyConfig(max_changes_per_s=preset.display.flash_limit_per_s))
-        if self.midi is not None and hasattr(self.midi, "preset_changed"):
-            self.midi.preset_changed(preset)
 
     def _register_scene_params(self, scene: Scene, preset: Preset) -> None:
         specs = scene.engine.param_specs()
@@ -297,8 +321,8 @@ class LiveShow:
     def running_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"preset": self.preset.name, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                  "params": {n: self.params.get(n) for n in self.params.names()}}
-        if self.midi is not None and hasattr(self.midi, "mappings_as_dicts"):
-            state["midi"] = self.midi.mappings_as_dicts()
+        if self.midi is not None:
+            state["midi"] = self.midi.mappings_to_list()
         return state
 
     def autosave(self, force: bool = False) -> None:

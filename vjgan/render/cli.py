@@ -7,11 +7,8 @@ on its own (the tests use that, and so can scripts).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import Sequence
 
-from ..errors import UserError
 from .options import DEFAULT_BATCH, RenderOptions, parse_fps, parse_size, parse_time
 
 EPILOG = """\
@@ -80,17 +77,3 @@ def run_render_command(args: argparse.Namespace) -> int:
     result = render(options_from_args(args))
     # 130 (the shell's code for Ctrl-C) tells a script the video is shorter than asked for.
     return 130 if result.interrupted else 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m vjgan.render AUDIO --out VIDEO ...`: the subcommand on its own."""
-    parser = argparse.ArgumentParser(prog="vjgan")
-    add_render_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["render", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.handler(args) or 0)
-    except UserError as e:
-        print(f"vjgan: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..dataset.cli import resolve_device
@@ -129,20 +128,3 @@ def run_train_command(args: argparse.Namespace, log=None) -> int:
         path = trainer.export(args.export)
         log(f"exported the generator to {path}")
     return 130 if result.reason == "interrupted" else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (python -m vjgan.train.cli DATA --out DIR ...)."""
-    parser = argparse.ArgumentParser(prog="vjgan")
-    sub = parser.add_subparsers(dest="command")
-    add_train_parser(sub)
-    args = parser.parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.handler(args) or 0)
-    except UserError as e:
-        print(f"vjgan: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

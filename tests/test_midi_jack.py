@@ -17,7 +17,8 @@ import pytest
 from vjgan.audio.tempo import BeatClock
 from vjgan.control.actions import ActionRegistry
 from vjgan.control.clock import ExternalClockSink
-from vjgan.control.cli import add_midi_parser, format_midi_ports, list_midi_ports, main as midi_main, monitor
+from vjgan.cli import main as vjgan_main
+from vjgan.control.cli import add_midi_parser, format_midi_ports, list_midi_ports, monitor
 from vjgan.control.mapping import Control, Mapping
 from vjgan.control.messages import control_change_14bit, encode_relative
 from vjgan.control.midi import MidiController
@@ -437,7 +438,7 @@ def test_midi_cli_subcommands(ctl, capsys):
     assert args.handler(args) == 0
     assert ctl.out_port in capsys.readouterr().out
 
-    assert midi_main(["midi", "monitor", "no-such-controller"]) == 2
+    assert vjgan_main(["midi", "monitor", "no-such-controller"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vjgan: no MIDI input port matches 'no-such-controller'")
     assert ctl.out_port in err[0]

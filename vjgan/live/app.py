@@ -117,7 +117,7 @@ class LiveShow:
 
         policy = BudgetPolicy(display_hz=self.window.refresh_hz, min_fps=opts.min_fps)
         self.worker = FrameWorker(scene, self.audio.latest, self.params, self.frames, policy, log=self.log,
-                                  onsets=self.onsets.latest)
+                                  onsets=self.onsets.latest, new_features=self.onsets.hop)
         self.worker.start()
         self._start_renderer()
         self._start_midi()

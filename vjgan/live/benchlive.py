@@ -120,7 +120,8 @@ def run_live_bench(model, device, seconds: float = 20.0, output: tuple[int, int]
                               frame.resolution))
 
     policy = BudgetPolicy(display_hz=display_hz, min_fps=min_fps)
-    worker = FrameWorker(scene, audio.latest, params, frames, policy, log=log, onsets=onsets.latest, on_frame=on_frame)
+    worker = FrameWorker(scene, audio.latest, params, frames, policy, log=log, onsets=onsets.latest, on_frame=on_frame,
+                         new_features=onsets.hop)
     renderer = Renderer.offscreen(output, RendererConfig(display_hz=display_hz))
     settings = OutputSettings(fit="fill")
     log(f"display upload path: {renderer.upload_path}" + (f" ({renderer.upload_path_reason})" if getattr(renderer, "upload_path_reason", "") else ""))

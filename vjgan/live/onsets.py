@@ -1,4 +1,5 @@
-"""Onset times seen by every analysis hop, for consumers that run at the frame rate.
+"""Onset times seen by every analysis hop, for consumers that run at the frame rate; and a
+signal that a new hop arrived, so the frame worker can start a frame on fresh sound.
 
 Analysis runs at ~100 hops per second and frames at 60 or fewer, so an onset flag that lives for
 one hop is missed by a reader that samples snapshots. The capture thread updates this tracker for
@@ -9,6 +10,7 @@ of its newest onset by one reference swap.
 from __future__ import annotations
 
 import math
+import threading
 from types import MappingProxyType
 from typing import Mapping
 
@@ -17,9 +19,11 @@ class OnsetTimes:
     def __init__(self) -> None:
         self._times: Mapping[str, float] = MappingProxyType({})
         self.newest = -math.inf  # newest onset in any band (the display's pulse)
+        self.hop = threading.Event()  # set on every new snapshot: wakes a waiting frame worker
 
     def update(self, features) -> None:
         """Capture thread only."""
+        self.hop.set()
         if not any(features.onsets):
             return
         times = dict(self._times)

@@ -42,7 +42,8 @@ class FrameWorker(threading.Thread):
                  policy: BudgetPolicy | None = None, clock: Callable[[], float] = time.perf_counter,
                  log: Callable[[str], None] = print, max_fps: float | None = None,
                  onsets: Callable[[], Mapping[str, float]] | None = None,
-                 on_frame: Callable[[Frame, WorkerStats], None] | None = None) -> None:
+                 on_frame: Callable[[Frame, WorkerStats], None] | None = None,
+                 new_features: threading.Event | None = None) -> None:
         super().__init__(name="vjgan-frame-worker", daemon=True)
         self._scene = scene
         self._features = features
@@ -59,10 +60,13 @@ class FrameWorker(threading.Thread):
         self._pending: SceneBuilder | None = None
         self._outgoing: tuple[Scene, float] | None = None  # scene fading out, and when the fade began
         self._smoother = ParamSmoother()
-        # Up to twice the display rate: a frame made soon after new features (every ~10 ms hop)
-        # is waiting when the vsync comes, which cuts sound-to-screen latency (measured in
-        # docs/benchmarks.md); faster than that only heats the GPU.
-        self._min_period = 1.0 / (max_fps or 2.0 * self._policy.display_hz)
+        # A fast generator makes a frame as soon as a new analysis hop arrives (`new_features`,
+        # set by the capture thread), so the newest sound is waiting when the vsync comes: that
+        # cut the sound-to-screen latency measured in docs/benchmarks.md. Never faster than
+        # `max_fps` (default: twice the display rate when there is no hop signal, else the hop rate).
+        self._new_features = new_features
+        self._min_period = 1.0 / (max_fps or (200.0 if new_features is not None else 2.0 * self._policy.display_hz))
+        self._idle_wait = 1.0 / self._policy.display_hz
         self.frozen = False
         self.error: BaseException | None = None
         self._keyframe_requested = threading.Event()
@@ -102,6 +106,8 @@ class FrameWorker(threading.Thread):
             t = self._clock()
             dt = t - last_t
             last_t = t
+            if self._new_features is not None:
+                self._new_features.clear()  # before reading: a hop that lands later wakes the next frame
             features = self._features()
             values = self._smoother.step(self._params.snapshot(), {s.name: s for s in self._params.specs()}, dt)
             if self.frozen or values.get("freeze", 0.0) >= 0.5:
@@ -139,6 +145,9 @@ class FrameWorker(threading.Thread):
             spare = self._min_period - (self._clock() - t)
             if spare > 0:
                 self._halt.wait(spare)
+            if self._new_features is not None:
+                # Sleep until the next hop (or a display period, if the sound stopped coming).
+                self._new_features.wait(self._idle_wait)
 
     def _adopt_pending_scene(self) -> None:
         builder = self._pending

@@ -53,6 +53,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     print(f"vjgan bench on {describe_machine(device)}")
     if args.model == "live":
         return _bench_live(args, device)
+    if args.model == "display":
+        from .display.bench import bench_display
+
+        try:
+            w, h = (int(x) for x in args.output.lower().split("x"))
+        except ValueError:
+            raise UserError(f"--output must look like 1920x1080, not {args.output!r}") from None
+        for r in args.res:
+            print(bench_display((w, h), r).describe())
+        return 0
     if args.model:
         nets = [(args.model, load_generator(args.model))]
     else:
@@ -95,11 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="time frame generation in each mode, or the live pipeline (`bench live`)",
                        description="`vjgan bench [MODEL]` times synthesis in each mode; `vjgan bench live` runs the whole "
-                                   "show offscreen with time-stamped clicks and reports sound-to-screen latency.")
-    p.add_argument("model", nargs="?", help="a model file (default: random config-F networks), or 'live'")
+                                   "show offscreen with time-stamped clicks and reports sound-to-screen latency; "
+                                   "`vjgan bench display` times the upload and shader chain offscreen.")
+    p.add_argument("model", nargs="?", help="a model file (default: random config-F networks), 'live' or 'display'")
     p.add_argument("--live-model", help="with `bench live`: a model file instead of random config-F networks")
     p.add_argument("--seconds", type=float, default=20.0, help="with `bench live`: length of the click track")
-    p.add_argument("--output", default="640x360", help="with `bench live`: offscreen output size")
+    p.add_argument("--output", default="640x360", help="with `bench live` / `bench display`: offscreen output size")
     p.add_argument("--min-fps", type=float, default=24.0, help="with `bench live`: the frame budget's floor")
     p.add_argument("--res", type=int, nargs="+", default=[256, 512, 1024], help="resolutions of the random networks")
     p.add_argument("--device", help="cuda, mps or cpu (default: cuda when present)")

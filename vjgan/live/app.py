@@ -135,7 +135,9 @@ class LiveShow:
 
     def _start_midi(self) -> None:
         # Every input port unless --midi names some: a controller plugged in (now or later) just works.
-        mappings = list(self.preset.midi) + list(getattr(self, "_restored_midi", []))
+        # The autosaved map (learned during the last show with this preset) supersedes the preset's.
+        restored = getattr(self, "_restored_midi", None)
+        mappings = restored if restored else list(self.preset.midi)
         from .midi_link import start_midi
 
         try:
@@ -162,8 +164,8 @@ class LiveShow:
         if self.midi is not None:
             try:
                 self.midi.stop()
-            except Exception:
-                pass
+            except Exception as e:  # closing a port must not keep the rest from shutting down
+                self.log(f"MIDI did not close cleanly: {e}")
         if self.audio is not None:
             self.audio.stop()
         try:

@@ -7,8 +7,6 @@ are typed through the XTEST extension, so they travel X server → glfw → the 
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import subprocess
 import sys
@@ -27,7 +25,7 @@ from vjgan.display.renderer import Renderer
 from vjgan.display.settings import OutputSettings, RendererConfig
 from vjgan.display.window import OutputWindow, WindowConfig
 from vjgan.errors import UserError
-from xvfb_support import SCREEN, read_screen, xvfb  # noqa: F401  (xvfb is a fixture)
+from xvfb_support import SCREEN, XInput, quadrants, read_screen, xvfb  # noqa: F401  (xvfb is a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,70 +45,8 @@ def wait_for(check: Callable[[], bool], window: OutputWindow | None = None, time
     return check()
 
 
-def quadrants(size: int = 64) -> np.ndarray:
-    px = np.zeros((size, size, 4), np.uint8)
-    h = size // 2
-    px[:h, :h] = (255, 0, 0, 255)
-    px[:h, h:] = (0, 255, 0, 255)
-    px[h:, :h] = (0, 0, 255, 255)
-    px[h:, h:] = (255, 255, 255, 255)
-    return px
-
-
 def renderer_for(window: OutputWindow) -> Renderer:
     return Renderer(window.ctx, window.framebuffer_size, RendererConfig(display_hz=window.refresh_hz, upload="pbo"))
-
-
-class XKeyboard:
-    """Types keys into the X server through XTEST (what a real keyboard does, minus the hardware)."""
-
-    def __init__(self) -> None:
-        x11_path, xtst_path = ctypes.util.find_library("X11"), ctypes.util.find_library("Xtst")
-        if x11_path is None or xtst_path is None:
-            pytest.skip("libX11/libXtst are not installed (Debian: libx11-6 libxtst6)")
-        self.x11, self.xtst = ctypes.CDLL(x11_path), ctypes.CDLL(xtst_path)
-        self.x11.XOpenDisplay.restype = ctypes.c_void_p
-        self.x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
-        self.x11.XStringToKeysym.restype = ctypes.c_ulong
-        self.x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
-        self.x11.XFlush.argtypes = [ctypes.c_void_p]
-        self.x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
-        self.x11.XInternAtom.restype = ctypes.c_ulong
-        self.x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
-        self.x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
-        self.xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
-        self.display = self.x11.XOpenDisplay(None)
-        assert self.display, "cannot open the X display"
-
-    def press(self, keysym: str) -> None:
-        code = self.x11.XKeysymToKeycode(self.display, self.x11.XStringToKeysym(keysym.encode()))
-        assert code, f"no keycode for {keysym}"
-        self.xtst.XTestFakeKeyEvent(self.display, code, True, 0)
-        self.xtst.XTestFakeKeyEvent(self.display, code, False, 0)
-        self.x11.XFlush(self.display)
-
-    def close_window(self, xid: int) -> None:
-        """What a window manager sends when the close button is clicked (WM_DELETE_WINDOW)."""
-
-        class ClientMessage(ctypes.Structure):
-            _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
-                        ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
-                        ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
-
-        class XEvent(ctypes.Union):
-            _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
-
-        event = XEvent()
-        event.xclient.type = 33  # ClientMessage
-        event.xclient.window = xid
-        event.xclient.message_type = self.x11.XInternAtom(self.display, b"WM_PROTOCOLS", False)
-        event.xclient.format = 32
-        event.xclient.data[0] = self.x11.XInternAtom(self.display, b"WM_DELETE_WINDOW", False)
-        self.x11.XSendEvent(self.display, xid, False, 0, ctypes.byref(event))
-        self.x11.XFlush(self.display)
-
-    def close(self) -> None:
-        self.x11.XCloseDisplay(self.display)
 
 
 # --- monitors ------------------------------------------------------------------------------------
@@ -195,7 +131,7 @@ def test_windowed_output_follows_a_resize(xvfb: Path) -> None:
 def test_keys_on_the_output_window_become_actions(xvfb: Path) -> None:
     import glfw
 
-    keyboard = XKeyboard()
+    keyboard = XInput()
     actions: list[Action] = []
     try:
         with OutputWindow(WindowConfig(size=(320, 200)), on_action=lambda a, t: actions.append(a)) as window:
@@ -231,7 +167,7 @@ def test_keys_on_the_output_window_become_actions(xvfb: Path) -> None:
 def test_quit_confirmation_expires_and_close_button_needs_it_too(xvfb: Path) -> None:
     import glfw
 
-    keyboard = XKeyboard()
+    keyboard = XInput()
     actions: list[Action] = []
     try:
         config = WindowConfig(size=(320, 200), quit_confirm_s=0.3)

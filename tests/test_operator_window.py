@@ -11,8 +11,6 @@ Only windows (GLX) are opened in this process, never an EGL context (see docs/di
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import hashlib
 import os
 import signal
@@ -43,7 +41,7 @@ from vjgan.operator.hud import Rect
 from vjgan.operator.state import KeyPress
 from vjgan.operator.window import OperatorConfig
 from vjgan.resources import data_dir
-from xvfb_support import SCREEN, read_screen, xvfb  # noqa: F401  (xvfb is a fixture)
+from xvfb_support import IS_VIEWABLE, SCREEN, XInput, XWindowAttributes, quadrants, read_screen, xvfb  # noqa: F401  (xvfb is a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "tests" / "data" / "conformance" / "sg2ada_64px.pkl"
@@ -51,125 +49,6 @@ OPERATOR = OperatorConfig(size=(420, 330), font_px=11)  # fits beside a small ou
 
 
 # --- X input and window queries --------------------------------------------------------------------
-
-class XWindowAttributes(ctypes.Structure):
-    _fields_ = [("x", ctypes.c_int), ("y", ctypes.c_int), ("width", ctypes.c_int), ("height", ctypes.c_int),
-                ("border_width", ctypes.c_int), ("depth", ctypes.c_int), ("visual", ctypes.c_void_p),
-                ("root", ctypes.c_ulong), ("class_", ctypes.c_int), ("bit_gravity", ctypes.c_int),
-                ("win_gravity", ctypes.c_int), ("backing_store", ctypes.c_int), ("backing_planes", ctypes.c_ulong),
-                ("backing_pixel", ctypes.c_ulong), ("save_under", ctypes.c_int), ("colormap", ctypes.c_ulong),
-                ("map_installed", ctypes.c_int), ("map_state", ctypes.c_int), ("all_event_masks", ctypes.c_long),
-                ("your_event_mask", ctypes.c_long), ("do_not_propagate_mask", ctypes.c_long),
-                ("override_redirect", ctypes.c_int), ("screen", ctypes.c_void_p)]
-
-
-IS_VIEWABLE = 2
-
-
-class XInput:
-    """Keys and clicks through XTEST, the close button's message, and top-level windows by title."""
-
-    def __init__(self) -> None:
-        x11_path, xtst_path = ctypes.util.find_library("X11"), ctypes.util.find_library("Xtst")
-        if x11_path is None or xtst_path is None:
-            pytest.skip("libX11/libXtst are not installed (Debian: libx11-6 libxtst6)")
-        x11, xtst = self.x11, self.xtst = ctypes.CDLL(x11_path), ctypes.CDLL(xtst_path)
-        x11.XOpenDisplay.restype = ctypes.c_void_p
-        x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
-        x11.XStringToKeysym.restype = ctypes.c_ulong
-        x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
-        x11.XFlush.argtypes = [ctypes.c_void_p]
-        x11.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
-        x11.XInternAtom.restype = ctypes.c_ulong
-        x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
-        x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
-        x11.XDefaultRootWindow.restype = ctypes.c_ulong
-        x11.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
-        x11.XQueryTree.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.POINTER(ctypes.c_ulong),
-                                   ctypes.POINTER(ctypes.c_ulong), ctypes.POINTER(ctypes.POINTER(ctypes.c_ulong)),
-                                   ctypes.POINTER(ctypes.c_uint)]
-        x11.XFetchName.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.POINTER(ctypes.c_char_p)]
-        x11.XFree.argtypes = [ctypes.c_void_p]
-        x11.XGetWindowAttributes.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.POINTER(XWindowAttributes)]
-        xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
-        xtst.XTestFakeMotionEvent.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_ulong]
-        xtst.XTestFakeButtonEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
-        self.display = x11.XOpenDisplay(None)
-        assert self.display, "cannot open the X display"
-
-    def _code(self, keysym: str) -> int:
-        code = self.x11.XKeysymToKeycode(self.display, self.x11.XStringToKeysym(keysym.encode()))
-        assert code, f"no keycode for {keysym}"
-        return code
-
-    def press(self, keysym: str, *modifiers: str) -> None:
-        held = [self._code(m) for m in modifiers]
-        for code in held:
-            self.xtst.XTestFakeKeyEvent(self.display, code, True, 0)
-        code = self._code(keysym)
-        self.xtst.XTestFakeKeyEvent(self.display, code, True, 0)
-        self.xtst.XTestFakeKeyEvent(self.display, code, False, 0)
-        for code in reversed(held):
-            self.xtst.XTestFakeKeyEvent(self.display, code, False, 0)
-        self.x11.XFlush(self.display)
-        # glfw drops a key press stamped with the same server millisecond as the previous press
-        # of that key (its filter for input-method duplicates): space quick presses apart.
-        time.sleep(0.01)
-
-    def click(self, x: float, y: float) -> None:
-        self.xtst.XTestFakeMotionEvent(self.display, -1, int(x), int(y), 0)
-        self.xtst.XTestFakeButtonEvent(self.display, 1, True, 0)
-        self.xtst.XTestFakeButtonEvent(self.display, 1, False, 0)
-        self.x11.XFlush(self.display)
-
-    def close_window(self, xid: int) -> None:
-        """What a window manager sends when the close button is clicked (WM_DELETE_WINDOW)."""
-
-        class ClientMessage(ctypes.Structure):
-            _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
-                        ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
-                        ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
-
-        class XEvent(ctypes.Union):
-            _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
-
-        event = XEvent()
-        event.xclient.type = 33  # ClientMessage
-        event.xclient.window = xid
-        event.xclient.message_type = self.x11.XInternAtom(self.display, b"WM_PROTOCOLS", False)
-        event.xclient.format = 32
-        event.xclient.data[0] = self.x11.XInternAtom(self.display, b"WM_DELETE_WINDOW", False)
-        self.x11.XSendEvent(self.display, xid, False, 0, ctypes.byref(event))
-        self.x11.XFlush(self.display)
-
-    def windows(self) -> dict[str, int]:
-        """Top-level windows by title (no window manager: they are the root's children)."""
-        root, parent = ctypes.c_ulong(), ctypes.c_ulong()
-        children = ctypes.POINTER(ctypes.c_ulong)()
-        n = ctypes.c_uint()
-        self.x11.XSync(self.display, False)
-        if not self.x11.XQueryTree(self.display, self.x11.XDefaultRootWindow(self.display), ctypes.byref(root),
-                                   ctypes.byref(parent), ctypes.byref(children), ctypes.byref(n)):
-            return {}
-        found = {}
-        for i in range(n.value):
-            name = ctypes.c_char_p()
-            if self.x11.XFetchName(self.display, children[i], ctypes.byref(name)) and name.value is not None:
-                found[name.value.decode("utf-8", "replace")] = int(children[i])
-                self.x11.XFree(name)
-        if children:
-            self.x11.XFree(children)
-        return found
-
-    def attributes(self, xid: int) -> XWindowAttributes:
-        attrs = XWindowAttributes()
-        assert self.x11.XGetWindowAttributes(self.display, xid, ctypes.byref(attrs))
-        return attrs
-
-    def close(self) -> None:
-        self.x11.XCloseDisplay(self.display)
-
 
 @pytest.fixture
 def x_input(xvfb: Path) -> Iterator[XInput]:  # noqa: F811
@@ -197,16 +76,6 @@ class FixedAudio:
 
     def tap(self) -> None:
         self.taps.append(time.perf_counter())
-
-
-def quadrants(size: int = 64) -> np.ndarray:
-    px = np.zeros((size, size, 4), np.uint8)
-    h = size // 2
-    px[:h, :h] = (255, 0, 0, 255)
-    px[:h, h:] = (0, 255, 0, 255)
-    px[h:, :h] = (0, 0, 255, 255)
-    px[h:, h:] = (255, 255, 255, 255)
-    return px
 
 
 class Stage:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,9 @@ def test_wheel_install_finds_shaders_presets_and_models(tmp_path: Path) -> None:
         "    out[name] = sorted(p.name for p in r.data_dir(name).iterdir())\n"
         "print(json.dumps(out))\n"
     )
-    proc = subprocess.run([str(python), "-c", script], capture_output=True, text=True, cwd=tmp_path, check=True)
+    # A PYTHONPATH pointing at a checkout would shadow the installed wheel we want to inspect.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([str(python), "-c", script], capture_output=True, text=True, cwd=tmp_path, check=True, env=env)
     import json
 
     found = json.loads(proc.stdout)

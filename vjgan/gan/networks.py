@@ -21,6 +21,13 @@ from . import ops
 NOISE_MODES = ("const", "random", "none")
 
 
+def fp16_threshold(img_resolution: int, num_fp16_res: int) -> int:
+    """The lowest block resolution run in fp16 when the top `num_fp16_res` resolutions are (never below 8)."""
+    if num_fp16_res <= 0:
+        return img_resolution * 2
+    return max(2 ** (int(math.log2(img_resolution)) + 1 - num_fp16_res), 8)
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     """Everything needed to build a generator; stored as JSON beside the weights."""
@@ -79,9 +86,7 @@ class GeneratorConfig:
     @property
     def fp16_resolution(self) -> int:
         """Blocks at and above this resolution were trained in fp16 (NVIDIA's mixed-precision policy)."""
-        if self.num_fp16_res <= 0:
-            return self.img_resolution * 2
-        return max(2 ** (int(math.log2(self.img_resolution)) + 1 - self.num_fp16_res), 8)
+        return fp16_threshold(self.img_resolution, self.num_fp16_res)
 
     def to_json(self) -> str:
         d = dataclasses.asdict(self)

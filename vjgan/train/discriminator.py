@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..gan import ops
+from ..gan.networks import fp16_threshold
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,7 @@ class DiscriminatorConfig:
 
     @property
     def fp16_resolution(self) -> int:
-        if self.num_fp16_res <= 0:
-            return self.img_resolution * 2
-        return max(2 ** (int(math.log2(self.img_resolution)) + 1 - self.num_fp16_res), 8)
+        return fp16_threshold(self.img_resolution, self.num_fp16_res)
 
     def to_json(self) -> str:
         d = dataclasses.asdict(self)

@@ -592,13 +592,19 @@ def _sample_blobs(rng: _Rand) -> dict:
     }
 
 
-def _render_blobs(params: list[dict], size: int, device: torch.device) -> torch.Tensor:
-    B = len(params)
-    g = _grid(B, size, device)
+def _warped_grid(params: list[dict], size: int, device: torch.device) -> torch.Tensor:
+    """The pixel grid pushed around by two wave fields ("warp", "warp2"), by "warp_amt":
+    the organic wobble that blobs and cells share."""
+    g = _grid(len(params), size, device)
     amt = _stack(params, "warp_amt", device)[:, None, None]
     warp = torch.stack([_field(g, _Waves.stack([p["warp"] for p in params], device)),
                         _field(g, _Waves.stack([p["warp2"] for p in params], device))], -1)
-    pw = g + amt * warp
+    return g + amt * warp
+
+
+def _render_blobs(params: list[dict], size: int, device: torch.device) -> torch.Tensor:
+    B = len(params)
+    pw = _warped_grid(params, size, device)
     centers = _stack(params, "centers", device)  # [B, K, 2]
     radii = _stack(params, "radii", device)
     strength = _stack(params, "strength", device)
@@ -662,11 +668,7 @@ def _sample_cells(rng: _Rand) -> dict:
 
 def _render_cells(params: list[dict], size: int, device: torch.device) -> torch.Tensor:
     B = len(params)
-    g = _grid(B, size, device)
-    amt = _stack(params, "warp_amt", device)[:, None, None]
-    warp = torch.stack([_field(g, _Waves.stack([p["warp"] for p in params], device)),
-                        _field(g, _Waves.stack([p["warp2"] for p in params], device))], -1)
-    pw = g + amt * warp
+    pw = _warped_grid(params, size, device)
     d = torch.cdist(pw, _stack(params, "points", device))  # [B, N, K]
     two = d.topk(2, dim=-1, largest=False)
     f1, f2 = two.values[..., 0], two.values[..., 1]

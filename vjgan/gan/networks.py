@@ -21,6 +21,13 @@ from . import ops
 NOISE_MODES = ("const", "random", "none")
 
 
+def config_to_json(cfg: object) -> str:
+    """A config dataclass with a `channels` {resolution: count} dict as JSON (keys must be text)."""
+    d = dataclasses.asdict(cfg)
+    d["channels"] = {str(k): v for k, v in d["channels"].items()}
+    return json.dumps(d, sort_keys=True)
+
+
 def fp16_threshold(img_resolution: int, num_fp16_res: int) -> int:
     """The lowest block resolution run in fp16 when the top `num_fp16_res` resolutions are (never below 8)."""
     if num_fp16_res <= 0:
@@ -89,9 +96,7 @@ class GeneratorConfig:
         return fp16_threshold(self.img_resolution, self.num_fp16_res)
 
     def to_json(self) -> str:
-        d = dataclasses.asdict(self)
-        d["channels"] = {str(k): v for k, v in self.channels.items()}
-        return json.dumps(d, sort_keys=True)
+        return config_to_json(self)
 
     @classmethod
     def from_json(cls, text: str) -> "GeneratorConfig":

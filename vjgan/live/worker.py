@@ -109,7 +109,7 @@ class FrameWorker(threading.Thread):
             if self._new_features is not None:
                 self._new_features.clear()  # before reading: a hop that lands later wakes the next frame
             features = self._features()
-            values = self._smoother.step(self._params.snapshot(), {s.name: s for s in self._params.specs()}, dt)
+            values = self._smoother.step(self._params.snapshot(), self._params.spec_map(), dt)
             if self.frozen or values.get("freeze", 0.0) >= 0.5:
                 self._halt.wait(self._min_period)
                 continue

@@ -76,6 +76,7 @@ class ParamStore:
         self._values: dict[str, float] = {}
         self._version = 0
         self._snapshot = ParamSnapshot(MappingProxyType({}), 0)
+        self._spec_map: Mapping[str, ParamSpec] = MappingProxyType({})
         self._listeners: list[Listener] = []
         for spec in specs:
             self.register(spec)
@@ -84,6 +85,7 @@ class ParamStore:
         with self._lock:
             self._specs[spec.name] = spec
             self._values[spec.name] = spec.clamp(spec.default if value is None else value)
+            self._spec_map = MappingProxyType(dict(self._specs))  # rebuilt when specs change, not per read
             self._publish_locked()
 
     def unregister_missing(self, keep: Iterable[str]) -> None:
@@ -93,6 +95,7 @@ class ParamStore:
             for name in [n for n in self._specs if n not in keep]:
                 del self._specs[name]
                 del self._values[name]
+            self._spec_map = MappingProxyType(dict(self._specs))
             self._publish_locked()
 
     def _publish_locked(self) -> None:
@@ -108,6 +111,10 @@ class ParamStore:
     def specs(self) -> list[ParamSpec]:
         with self._lock:
             return list(self._specs.values())
+
+    def spec_map(self) -> Mapping[str, ParamSpec]:
+        """Name → spec, immutable; what a per-frame reader (the smoother) needs, without copying."""
+        return self._spec_map
 
     def names(self) -> list[str]:
         with self._lock:

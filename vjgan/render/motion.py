@@ -24,7 +24,6 @@ class MotionDriver:
         self.unused = sorted(k for k in (overrides or {}) if k not in known)
         if values:
             self.params.set_many(values)
-        self._specs = {s.name: s for s in self.params.specs()}
         self._smoother = ParamSmoother()
         self._last_t: float | None = None
 
@@ -34,5 +33,5 @@ class MotionDriver:
         `onset_times`: band → file time of its newest onset, updated by every hop (as live)."""
         dt = 0.0 if self._last_t is None else t - self._last_t
         self._last_t = t
-        values = self._smoother.step(self.params.snapshot(), self._specs, dt)
+        values = self._smoother.step(self.params.snapshot(), self.params.spec_map(), dt)
         return self.engine.step(t, dt, features, values, onset_times)

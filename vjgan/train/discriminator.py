@@ -11,7 +11,6 @@ with activations clamped to ±conv_clamp.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..gan import ops
-from ..gan.networks import fp16_threshold
+from ..gan.networks import config_to_json, fp16_threshold
 
 
 @dataclass(frozen=True)
@@ -54,9 +53,7 @@ class DiscriminatorConfig:
         return fp16_threshold(self.img_resolution, self.num_fp16_res)
 
     def to_json(self) -> str:
-        d = dataclasses.asdict(self)
-        d["channels"] = {str(k): v for k, v in self.channels.items()}
-        return json.dumps(d, sort_keys=True)
+        return config_to_json(self)
 
     @classmethod
     def from_json(cls, text: str) -> "DiscriminatorConfig":

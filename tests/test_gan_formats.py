@@ -80,7 +80,7 @@ def test_save_is_atomic_when_writing_fails(tmp_path: Path, monkeypatch: pytest.M
     def broken_save(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(own, "save_file", broken_save)
+    monkeypatch.setattr(own, "save", broken_save)
     with pytest.raises(OSError):
         save_generator(G, path)
     assert path.read_bytes() == before

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vjgan.config import PresetError, atomic_write_text, available_presets, load_preset, save_preset
+from vjgan.config import PresetError, available_presets, load_preset, save_preset
 
 
 def test_at_least_three_presets_ship_and_load() -> None:
@@ -56,18 +56,3 @@ def test_bad_preset_gives_one_line_with_file_and_key(tmp_path: Path, text: str, 
 def test_unknown_preset_name_lists_available() -> None:
     with pytest.raises(PresetError, match="available: .*default"):
         load_preset("no-such-preset")
-
-
-def test_atomic_write_keeps_old_content_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "state.toml"
-    atomic_write_text(path, "old")
-    import os
-
-    def broken_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError):
-        atomic_write_text(path, "new")
-    assert path.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["state.toml"]

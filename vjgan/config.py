@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,6 +22,7 @@ else:  # pragma: no cover
 
 import tomli_w
 
+from .atomic import atomic_write
 from .audio.config import AnalysisConfig
 from .errors import UserError
 from .motion.config import MotionConfig
@@ -213,26 +213,10 @@ def available_presets() -> list[str]:
     return sorted(names)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a user file so that it is either the old or the new content, never a torn mix."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_preset(preset: Preset, path: str | os.PathLike[str]) -> Path:
     """Explicit save: TOML, atomically."""
     path = Path(path)
     text = tomli_w.dumps(preset.to_dict())
     preset_from_dict(tomllib.loads(text), str(path), path)  # never write what we could not read back
-    atomic_write_text(path, text)
+    atomic_write(path, text, make_folder=True)
     return path

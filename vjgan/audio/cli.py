@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence, TextIO
 
 from vjgan.audio.capture import BACKENDS, parse_channel
 from vjgan.audio.config import AnalysisConfig
+from vjgan.atomic import atomic_write
 from vjgan.audio.features import Features
 from vjgan.errors import UserError
 
@@ -114,18 +113,10 @@ def _require_matplotlib() -> None:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, then rename: a crash never leaves half a file."""
     path = path.expanduser()
     if not path.parent.is_dir():
         raise UserError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data)
 
 
 # --- live meters -----------------------------------------------------------------------------------------

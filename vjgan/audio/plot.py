@@ -5,12 +5,11 @@ matplotlib is an optional extra (`pip install 'vjgan[plot]'`); it is imported on
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from vjgan.atomic import atomic_output
 from vjgan.audio.offline import AnalysisResult
 
 
@@ -52,13 +51,9 @@ def plot_analysis(result: AnalysisResult, out: Path, title: str = "") -> None:
         final = result.final_bpm
         ax_t.set_title(f"tempo: {final:.1f} BPM at the end", fontsize=10)
     fig.tight_layout()
-    # Atomic: render to a temp file beside the target, then rename.
     out = Path(out).expanduser()
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=str(out.parent))
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100, format="png")
-        os.replace(tmp, out)
+        with atomic_output(out) as f:
+            fig.savefig(f, dpi=100, format="png")
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .atomic import publish
+from ..atomic import publish
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -20,7 +20,7 @@ import torch
 
 from ..errors import UserError
 from . import procedural
-from .atomic import publish
+from ..atomic import publish
 from .png import encode_png
 
 

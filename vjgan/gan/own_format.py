@@ -7,12 +7,13 @@ lazily, which keeps loading fast.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
+
+from ..atomic import atomic_write
 
 from .networks import Generator, GeneratorConfig
 
@@ -29,16 +30,7 @@ def save_generator(G: Generator, path: str | os.PathLike[str], metadata: dict[st
             raise ValueError(f"metadata key {key!r} is reserved")
         meta[key] = str(value)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous().clone() for k, v in G.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, save(tensors, metadata=meta))
 
 
 def read_own_format(path: str | os.PathLike[str]) -> tuple[GeneratorConfig, dict[str, torch.Tensor], dict[str, str]]:

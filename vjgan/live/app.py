@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..config import Preset, atomic_write_text, available_presets, load_preset
+from ..atomic import atomic_write
+from ..config import Preset, available_presets, load_preset
 from ..errors import UserError
 from ..handover import LatestSlot
 from ..motion.params import ParamSpec, ParamStore
@@ -335,7 +336,7 @@ class LiveShow:
             return
         self._last_autosave = now
         try:
-            atomic_write_text(autosave_path(self.options), tomli_w.dumps(self.running_state()))
+            atomic_write(autosave_path(self.options), tomli_w.dumps(self.running_state()), make_folder=True)
         except OSError as e:
             self.log(f"could not autosave the running state: {e}")
 

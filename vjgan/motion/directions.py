@@ -9,14 +9,13 @@ generator makes good pictures. Both come from one batch of mapped samples, cache
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..atomic import atomic_output
 from ..gan.networks import Generator
 from ..paths import cache_dir
 
@@ -108,12 +107,9 @@ def load_or_compute(G: Generator, samples: int = 10_000, components: int = 16, f
             path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
     space = compute_latent_space(G, samples, components)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".space.", suffix=".npz", dir=folder)
-        with os.fdopen(fd, "wb") as f:
+        with atomic_output(path, make_folder=True) as f:
             np.savez(f, w_avg=space.w_avg, components=space.components, stdevs=space.stdevs,
                      radius=np.float64(space.radius), source=np.str_(space.source))
-        os.replace(tmp, path)
     except OSError:
         pass  # a read-only cache only costs recomputation next time
     return space

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_output
 from ..dataset import procedural
 from ..dataset.png import write_png
 from ..errors import UserError
@@ -162,10 +163,9 @@ def measure_speed(network: Path, device: torch.device, log: Tee) -> dict:
 def save_state_fallback(trainer: Trainer, path: Path) -> None:
     """The averaged generator as a plain torch file (tensors, strings), for machines without safetensors."""
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in trainer.G_ema.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": "vjgan-generator-state", "config": trainer.g_cfg.to_json(), "state": state,
-                "metadata": trainer.network_metadata()}, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as f:
+        torch.save({"format": "vjgan-generator-state", "config": trainer.g_cfg.to_json(), "state": state,
+                    "metadata": trainer.network_metadata()}, f)
 
 
 def convert_fallback(src: str, dst: str) -> int:

@@ -19,7 +19,6 @@ import json
 import math
 import os
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..dataset.atomic import _umask, publish
+from ..atomic import atomic_output
 from ..dataset.png import tile, to_uint8, write_png
 from ..errors import UserError
 from ..gan.networks import Generator, GeneratorConfig
@@ -177,15 +176,8 @@ class RunResult:
 
 
 def _atomic_torch_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, make_folder=True) as f:
+        torch.save(obj, f)
 
 
 def _format_duration(seconds: float) -> str:
@@ -199,9 +191,7 @@ def save_network(G: Generator, path: Path, metadata: dict[str, str]) -> Path:
     """Write the generator in vjgan's own format (one .safetensors file, atomic)."""
     from ..gan.own_format import save_generator
 
-    path = save_generator(G, path, metadata)
-    os.chmod(path, 0o666 & ~_umask())  # the writer's temp file is owner-only; a model is for everyone
-    return path
+    return save_generator(G, path, metadata)
 
 
 class Trainer:

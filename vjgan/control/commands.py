@@ -50,12 +50,14 @@ class Command:
 class SetParam(Command):
     """Set a named parameter: `value` in its own units, or 0–1 across its range if `normalized`.
     `origin` names the control that made the move (a MIDI knob), so pick-up takeover can tell its
-    own writes from everybody else's."""
+    own writes from everybody else's. `coalesce=False` keeps every such move (a momentary pad's
+    press and release, which must both arrive even between two turns of the loop)."""
 
     name: str
     value: float
     normalized: bool = False
     origin: Optional[Hashable] = None
+    coalesce: bool = True
 
 
 @dataclass(frozen=True)
@@ -242,7 +244,7 @@ class CommandQueue:
         """Queue one command (any thread, returns at once). False if the queue was full."""
         if not isinstance(command, Command):
             raise TypeError(f"not a command: {command!r}")
-        coalescible = isinstance(command, (SetParam, NudgeParam))
+        coalescible = isinstance(command, NudgeParam) or (isinstance(command, SetParam) and command.coalesce)
         with self._guard:
             if coalescible:
                 command = self._coalesce_locked(command)

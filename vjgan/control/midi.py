@@ -205,7 +205,7 @@ class MidiController:
     def _on_message(self, port: str, data: list, t: float) -> None:
         self._router.handle(port, data, t)
 
-    def _on_param_changed(self, name: str, value: float) -> None:
+    def _on_param_changed(self, name: str, value: float, origin: object = None) -> None:
         # Any source: MIDI, the keyboard, a preset, the operator window. First takeover, then LEDs.
         self._router.on_param_changed(name, value)
         mappings = self._router.table.for_param(name)

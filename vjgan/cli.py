@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .errors import UserError
+from .logs import setup_logging
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -45,7 +46,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from .gan.bench import bench_generator, config_f, describe_machine, random_generator
     from .gan.load import load_generator
 
-    from .live.scene import pick_device
+    from .engine.device import pick_device
 
     device = pick_device(args.device)
     if args.threads:
@@ -213,10 +214,11 @@ def _plugin_parsers() -> list[Callable[[argparse._SubParsersAction], None]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Library modules report through logging; the user sees one "vjgan: ..." line per event.
-    logging.basicConfig(level=logging.WARNING, format="vjgan: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
+    # One logging path: "vjgan: ..." lines on stderr, and a log file in the user's data folder
+    # (for the show, the file an operator can send after it).
+    setup_logging(verbose=getattr(args, "verbose", False), log_file=getattr(args, "command", None) == "live")
     # Subcommand modules name their callback `handler` or `func`.
     handler = getattr(args, "handler", None) or getattr(args, "func", None)
     if handler is None:
@@ -225,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(handler(args) or 0)
     except UserError as e:
-        print(f"vjgan: {e}", file=sys.stderr)
+        logging.getLogger("vjgan").error("%s", e)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -65,6 +65,8 @@ class LogTail(logging.Handler):
 
 
 LOG_TAIL = LogTail()
+# Attached at import, so the operator's log pane has the lines of any show, however it was started.
+logging.getLogger(ROOT).addHandler(LOG_TAIL)
 
 
 def log_file_path() -> Path:

@@ -7,14 +7,13 @@ key or a preset recall makes a new one); `RendererConfig` is fixed when the rend
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from ..errors import UserError
 from .effects import EffectConfig, validate_effect_chain
 from .flash import FlashSafetyConfig
 from .geometry import check_fit_mode
-from .keys import Action
 
 UPLOAD_PATHS = ("auto", "pbo", "cuda-gl-interop")
 
@@ -35,14 +34,6 @@ class OutputSettings:
         if len(self.background) != 3 or not all(0.0 <= c <= 1.0 for c in self.background):
             raise UserError(f"background {self.background!r} must be three values in 0..1")
         object.__setattr__(self, "effects", tuple(self.effects))
-
-    def apply(self, action: Action) -> "OutputSettings":
-        """The settings after an output-window key that toggles something the renderer shows."""
-        if action is Action.BLACKOUT:
-            return replace(self, blackout=not self.blackout)
-        if action is Action.FREEZE:
-            return replace(self, freeze=not self.freeze)
-        return self
 
     @classmethod
     def from_preset(cls, display: Any) -> "OutputSettings":

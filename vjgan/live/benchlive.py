@@ -89,14 +89,15 @@ def run_live_bench(model, device, seconds: float = 20.0, output: tuple[int, int]
     from ..display.renderer import Renderer
     from ..display.settings import OutputSettings, RendererConfig
     from ..motion.params import ParamStore
+    from ..engine.scene import build_scene
+    from ..supervise import Supervisor
     from .budget import BudgetPolicy
     from .onsets import OnsetTimes
-    from .scene import build_scene
     from .worker import FrameWorker
 
     preset = load_preset("default")
-    scene = build_scene(model, preset.motion, device, name="bench")
-    log(f"scene ready: {scene.G.img_resolution}² on {device} ({scene.backend.fast.precision}) in {scene.built_in_s:.1f} s")
+    scene = build_scene(model, preset, device)
+    log(f"scene ready: {scene.G.img_resolution}² on {device} ({scene.synth.precision}) in {scene.built_in_s:.1f} s")
     rate = 48000
     track, click_times = click_track(seconds, rate)
     source = ArraySource(track, rate, "click track")
@@ -126,9 +127,10 @@ def run_live_bench(model, device, seconds: float = 20.0, output: tuple[int, int]
     settings = OutputSettings(fit="fill")
     log(f"display upload path: {renderer.upload_path}" + (f" ({renderer.upload_path_reason})" if getattr(renderer, "upload_path_reason", "") else ""))
     shown: list[tuple[int, float]] = []  # (frame index on screen, time the picture was ready)
-    audio.start()
+    supervisor = Supervisor()
+    audio.start(supervisor)
     t_audio0 = source._t0  # the array source's clock origin: sample i reaches the "ADC" at t0 + i / rate
-    worker.start()
+    supervisor.spawn("generator", worker.run, label="GENERATOR", on_restart=worker.restart)
     period = 1.0 / display_hz
     ticks = overruns = missed = 0
     last_index = -1
@@ -156,9 +158,8 @@ def run_live_bench(model, device, seconds: float = 20.0, output: tuple[int, int]
                     missed += 1
                 last_index = stats.frame_index
     finally:
-        worker.stop()
-        worker.join(10)
         audio.stop()
+        supervisor.stop(timeout=10)
         renderer.release()
     clicks = []
     abs_clicks = [t_audio0 + c for c in click_times]

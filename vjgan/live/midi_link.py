@@ -1,26 +1,25 @@
-"""Connects a MIDI controller to the show: parameters, the named actions, and MIDI clock."""
+"""Connects a MIDI controller to the show: its messages become commands on the show's one path."""
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..control.actions import (BLACKOUT, FREEZE, NEW_KEYFRAME, NEXT_PRESET, PREVIOUS_PRESET, RECALL_PRESET,
-                               TAP_TEMPO, ActionRegistry)
+from ..control.actions import ActionRegistry
 from ..control.clock import ExternalClockSink
+from ..control.commands import ACTIONS, action_command
 from ..control.midi import MidiController
 from ..errors import UserError
 
 
 def show_actions(show: Any) -> ActionRegistry:
-    """The show's actions under the names MIDI mappings use (`recall-preset:3`, `tap-tempo`, ...)."""
+    """Every action of the vocabulary, each posting its command (with the pad's own time)."""
     actions = ActionRegistry()
-    actions.register(NEXT_PRESET, lambda call: show.step_preset(+1))
-    actions.register(PREVIOUS_PRESET, lambda call: show.step_preset(-1))
-    actions.register(RECALL_PRESET, lambda call: show.recall_preset(call.argument or ""), takes_argument=True)
-    actions.register(TAP_TEMPO, lambda call: show.audio.tap(call.t))  # the pad's own time, not when we got to it
-    actions.register(BLACKOUT, lambda call: show.invoke("blackout"))
-    actions.register(FREEZE, lambda call: show.invoke("freeze"))
-    actions.register(NEW_KEYFRAME, lambda call: show.worker.request_keyframe())
+    for spec in ACTIONS.values():
+        def post(call, name=spec.name):
+            full = f"{name}:{call.argument}" if call.argument is not None else name
+            show.post(action_command(full, t=call.t, source="midi"))
+
+        actions.register(spec.name, post, takes_argument=bool(spec.argument), description=spec.description)
     return actions
 
 

@@ -173,7 +173,6 @@ class OperatorConsole:
 
     def close(self) -> None:
         """Close the operator window and the HUD (the output window stays); safe to call twice."""
-        self.runner.saver.wait()
         output = getattr(self.show, "window", None)
         if self._chained and output is not None and getattr(output, "handle", None) is not None:
             glfw_module().set_key_callback(output.handle, self._previous_output_keys)

@@ -53,6 +53,7 @@ class RendererConfig:
     flash: FlashSafetyConfig = field(default_factory=FlashSafetyConfig)
     upload: str = "auto"  # "auto" (interop where it works, else PBO), "pbo" or "cuda-gl-interop" (required)
     measure_grid: int = 32  # the flash limiter's luminance grid (cells per side)
+    max_internal_pixels: int | None = None  # draw the chain at most this big inside the output (software GL)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.display_hz) and 1.0 <= self.display_hz <= 1000.0):
@@ -63,3 +64,5 @@ class RendererConfig:
             raise UserError("blackout_fade_s must be in 0..10 s and max_crossfade_s in (0, 5] s")
         if not 4 <= self.measure_grid <= 256:
             raise UserError("measure_grid must be in 4..256")
+        if self.max_internal_pixels is not None and self.max_internal_pixels < 32 * 32:
+            raise UserError("max_internal_pixels must be at least 32x32")

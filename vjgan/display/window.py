@@ -192,6 +192,15 @@ class OutputWindow:
         """Handle pending window events (keys, resize, close) without waiting."""
         self._glfw.poll_events()
 
+    def wait(self, timeout: float) -> None:
+        """Sleep until a window event, a `wake()` from another thread, or `timeout` seconds."""
+        if timeout > 0:
+            self._glfw.wait_events_timeout(timeout)
+
+    def wake(self) -> None:
+        """End a `wait` early (any thread: a new frame, a command)."""
+        self._glfw.post_empty_event()
+
     def key_name(self, key: int, scancode: int) -> str:
         """Layout-aware key name: the letter a key prints (Q on AZERTY too), else a fixed name."""
         special = self._special.get(key)

@@ -100,6 +100,8 @@ class LiveShow:
         self._restored: Optional[RunningState] = None
         self._stop = threading.Event()
         self._last_offer = 0.0
+        self._last_draw = -1e9
+        self.redraw = None  # RedrawPolicy, chosen when the renderer knows its GL
         self.audio = None
         self.worker = None
         self.director: Optional[SceneDirector] = None
@@ -150,7 +152,8 @@ class LiveShow:
                  f"ready in {scene.built_in_s:.1f} s")
         policy = BudgetPolicy(display_hz=self.window.refresh_hz, min_fps=opts.min_fps)
         self.worker = FrameWorker(scene, self.audio.latest, self.params, self.frames, policy, log=self.log,
-                                  onsets=self.onsets.latest, new_features=self.onsets.hop)
+                                  onsets=self.onsets.latest, new_features=self.onsets.hop, wake=self.window.wake)
+        self.commands.add_waker(self.window.wake)
         self.supervisor.spawn("generator", self.worker.run, label="GENERATOR", failing="holding the last picture",
                               on_restart=self.worker.restart)
         self.director = SceneDirector(device, on_commit=self._commit_scene)
@@ -171,11 +174,22 @@ class LiveShow:
 
     def _start_renderer(self) -> None:
         from ..display.flash import FlashSafetyConfig
+        from ..display.redraw import SOFTWARE_MAX_PIXELS, is_software_renderer, policy_for
         from ..display.renderer import Renderer, RendererConfig
 
         flash = FlashSafetyConfig(max_changes_per_s=self.preset.display.flash_limit_per_s)
+        gl = str(self.window.ctx.info.get("GL_RENDERER", ""))
+        software = is_software_renderer(gl)
+        hz = self.window.refresh_hz
         self.renderer = Renderer(self.window.ctx, self.window.framebuffer_size,
-                                 RendererConfig(display_hz=self.window.refresh_hz, flash=flash))
+                                 RendererConfig(display_hz=hz, flash=flash,
+                                                max_internal_pixels=SOFTWARE_MAX_PIXELS if software else None))
+        self.redraw = policy_for(hz, software)
+        if software:
+            w, h = self.renderer.internal_size
+            self.log(f"software OpenGL ({gl}): effects are drawn at up to {w}x{h} and redrawn at most "
+                     f"{self.redraw.animation_hz:g} times a second between frames, so the sound analysis keeps "
+                     "its cores; a GPU driver lifts this")
         if self.renderer.flash_warning:
             self.log(self.renderer.flash_warning)
 
@@ -248,21 +262,34 @@ class LiveShow:
                 signal.signal(sig, handler)
 
     def turn(self) -> None:
-        """One turn of the main loop: events, commands, scene commits, saves, the picture."""
+        """One turn of the main loop: events, commands, scene commits, saves, then the picture, if
+        it needs drawing (a new frame, something moving); otherwise a sleep until one of those or
+        a command arrives."""
         from ..display.inputs import DisplayInputs
 
-        window = self.window
+        window, renderer = self.window, self.renderer
         window.poll()
         self.take_commands()
-        if window.framebuffer_size != self.renderer.size:
-            self.renderer.resize(window.framebuffer_size)
-        self.renderer.pull(self.frames)
+        if window.framebuffer_size != renderer.size:
+            renderer.resize(window.framebuffer_size)
+        renderer.pull(self.frames)
+        settings = self._output_settings()
         now = time.perf_counter()
-        inputs = DisplayInputs.from_features(self.audio.latest(), now, onset_time=self.onsets.newest)
-        if self.console is not None:  # output (+ HUD), then the operator window when due
-            self.console.present(window, self.renderer, inputs, self._output_settings())
+        since = now - self._last_draw
+        new_frame = renderer.has_new_frame and not settings.freeze
+        if self.redraw.due(new_frame=new_frame, animated=renderer.animating, since_last_s=since):
+            self._last_draw = now
+            inputs = DisplayInputs.from_features(self.audio.latest(), now, onset_time=self.onsets.newest)
+            if self.console is not None:  # output (+ HUD), then the operator window when due
+                self.console.present(window, renderer, inputs, settings)
+            else:
+                window.present(renderer, inputs, settings)
         else:
-            window.present(self.renderer, inputs, self._output_settings())
+            wait = self.redraw.wait_s(animated=renderer.animating, since_last_s=since)
+            if self.console is not None:
+                self.console.refresh_if_due()
+                wait = min(wait, self.console.due_in())
+            window.wait(wait)
         if now - self._last_offer >= self.autosaver.every_s:
             self._last_offer = now
             self.autosaver.offer(self.running_state())

@@ -48,10 +48,11 @@ class FrameWorker:
                  log: Callable[[str], None] = lambda s: None, max_fps: float | None = None,
                  onsets: Callable[[], Mapping[str, float]] | None = None,
                  on_frame: Callable[[Frame, WorkerStats], None] | None = None,
-                 new_features: threading.Event | None = None) -> None:
+                 new_features: threading.Event | None = None, wake: Callable[[], None] | None = None) -> None:
         self._features = features
         self._onsets = onsets
         self._on_frame = on_frame  # recorders (benchmarks, tests); called in this thread
+        self._wake = wake  # tells the display a frame is waiting (ends its idle wait)
         self._params = params
         self.frames = frames
         self.stats = LatestSlot[WorkerStats]()
@@ -147,6 +148,8 @@ class FrameWorker:
             frame = Frame(pixels=pixels, index=self._index, t_audio=adc, t_ready=t2, resolution=resolution,
                           budget_step=self.budget.step)
             self.frames.publish(frame)
+            if self._wake is not None:
+                self._wake()
             self.last_frame_at = t2
             period = t2 - last_publish
             last_publish = t2

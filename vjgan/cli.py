@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="ignore the autosaved running state")
     p.set_defaults(handler=_cmd_live)
 
+    p = sub.add_parser("commands", help="list the named actions keys, pads and OSC can fire (docs/commands.md)")
+    p.set_defaults(handler=_cmd_commands)
+
     p = sub.add_parser("devices", help="list audio inputs, MIDI ports and monitors")
     p.add_argument("--audio-backend", choices=("sounddevice", "pyaudio"), default="sounddevice")
     p.set_defaults(handler=_cmd_devices)
@@ -169,6 +172,15 @@ def _cmd_live(args: argparse.Namespace) -> int:
         device=args.device, min_fps=args.min_fps, duration=args.duration, fresh=args.fresh,
         operator=not args.no_operator, hud=args.hud,
     ))
+
+
+def _cmd_commands(args: argparse.Namespace) -> int:
+    from .control.commands import describe_actions
+
+    print("Named actions (MIDI pads, keys, the operator window and OSC all fire these):")
+    for line in describe_actions():
+        print(f"  {line}")
+    return 0
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:

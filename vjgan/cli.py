@@ -64,7 +64,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         for r in args.res:
             print(bench_display((w, h), r).describe())
         return 0
-    if args.model:
+    if args.model == "default" or (not args.model and device.type != "cuda"):
+        # The model a fresh install plays: what a laptop without a GPU should measure.
+        from .resources import data_file
+
+        shipped = data_file("models", "default.safetensors")
+        nets = [(f"the shipped default model ({shipped.name})", load_generator(shipped))]
+    elif args.model:
         nets = [(args.model, load_generator(args.model))]
     else:
         nets = [(f"random config-F {r}x{r}", random_generator(config_f(r))) for r in args.res]
@@ -82,7 +88,14 @@ def _bench_live(args: argparse.Namespace, device) -> int:
         w, h = (int(x) for x in args.output.lower().split("x"))
     except ValueError:
         raise UserError(f"--output must look like 640x360, not {args.output!r}") from None
-    models = [args.live_model] if args.live_model else [random_generator(config_f(r)) for r in args.res]
+    if args.live_model:
+        models = [args.live_model]
+    elif device.type != "cuda":
+        from .resources import data_file
+
+        models = [str(data_file("models", "default.safetensors"))]  # what a laptop without a GPU plays
+    else:
+        models = [random_generator(config_f(r)) for r in args.res]
     for model in models:
         result = run_live_bench(model, device, seconds=args.seconds, output=(w, h), min_fps=args.min_fps)
         print_live_bench(result)
@@ -108,12 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
                        description="`vjgan bench [MODEL]` times synthesis in each mode; `vjgan bench live` runs the whole "
                                    "show offscreen with time-stamped clicks and reports sound-to-screen latency; "
                                    "`vjgan bench display` times the upload and shader chain offscreen.")
-    p.add_argument("model", nargs="?", help="a model file (default: random config-F networks), 'live' or 'display'")
+    p.add_argument("model", nargs="?", help="a model file, 'default' (the shipped model), 'live' or 'display' "
+                                             "(default: the shipped model on a CPU, random config-F networks on CUDA)")
     p.add_argument("--live-model", help="with `bench live`: a model file instead of random config-F networks")
     p.add_argument("--seconds", type=float, default=20.0, help="with `bench live`: length of the click track")
     p.add_argument("--output", default="640x360", help="with `bench live` / `bench display`: offscreen output size")
     p.add_argument("--min-fps", type=float, default=24.0, help="with `bench live`: the frame budget's floor")
-    p.add_argument("--res", type=int, nargs="+", default=[256, 512, 1024], help="resolutions of the random networks")
+    p.add_argument("--res", type=int, nargs="+", default=[256, 512, 1024],
+                   help="resolutions of the random config-F networks (CUDA, or `bench live` without --live-model)")
     p.add_argument("--device", help="cuda, mps or cpu (default: cuda when present)")
     p.add_argument("--batch", type=int, default=8, help="batch size of the offline-rendering mode")
     p.add_argument("--iters", type=int, default=50, help="timed iterations per repeat")
@@ -228,14 +243,14 @@ def _plugin_parsers() -> list[Callable[[argparse._SubParsersAction], None]]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "command", None) is None:
+        # A bare `vjgan` plays the show, as a fresh install should: `vjgan live` with its defaults.
+        args = parser.parse_args(["live"])
     # One logging path: "vjgan: ..." lines on stderr, and a log file in the user's data folder
     # (for the show, the file an operator can send after it).
-    setup_logging(verbose=getattr(args, "verbose", False), log_file=getattr(args, "command", None) == "live")
+    setup_logging(verbose=getattr(args, "verbose", False), log_file=args.command == "live")
     # Subcommand modules name their callback `handler` or `func`.
     handler = getattr(args, "handler", None) or getattr(args, "func", None)
-    if handler is None:
-        parser.print_help()
-        return 2
     try:
         return int(handler(args) or 0)
     except UserError as e:

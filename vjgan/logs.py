@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import sys
 import threading
 import time
 from collections import deque
@@ -69,6 +70,21 @@ LOG_TAIL = LogTail()
 logging.getLogger(ROOT).addHandler(LOG_TAIL)
 
 
+class _Stderr(logging.StreamHandler):
+    """stderr as it is when a line is written (an embedding or a test may swap sys.stderr)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def log_file_path() -> Path:
     return data_dir() / "logs" / LOG_FILE_NAME
 
@@ -78,11 +94,10 @@ def setup_logging(*, verbose: bool = False, log_file: bool = True) -> Optional[P
     (None when it could not be opened: a read-only home must not stop the show)."""
     root = logging.getLogger(ROOT)
     root.setLevel(logging.DEBUG)
-    root.propagate = False
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
-    console = logging.StreamHandler()
+    console = _Stderr()
     console.setLevel(logging.DEBUG if verbose else logging.INFO)
     console.setFormatter(logging.Formatter("vjgan: %(message)s"))
     root.addHandler(console)

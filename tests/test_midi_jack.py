@@ -14,16 +14,19 @@ import threading
 
 import pytest
 
+from vjgan.alarms import AlarmBoard
 from vjgan.audio.tempo import BeatClock
-from vjgan.control.actions import ActionRegistry
+from vjgan.control.apply import ApplyToParams
 from vjgan.control.clock import ExternalClockSink
 from vjgan.cli import main as vjgan_main
 from vjgan.control.cli import add_midi_parser, format_midi_ports, list_midi_ports, monitor
+from vjgan.control.commands import RecallPreset
 from vjgan.control.mapping import Control, Mapping
 from vjgan.control.messages import control_change_14bit, encode_relative
 from vjgan.control.midi import MidiController
 from vjgan.control.ports import MidiPortError
 from vjgan.motion.params import ParamSpec, ParamStore
+from vjgan.supervise import Supervisor
 
 from jack_midi_fixtures import ClockSender, VirtualController, jack, jack_server, wait_until  # noqa: F401
 
@@ -74,6 +77,7 @@ def make_midi(jack):
         kw.setdefault("api", "jack")
         kw.setdefault("poll_interval_s", 0.05)
         kw.setdefault("report", Reports())
+        kw.setdefault("post", ApplyToParams(params))
         midi = MidiController(params, inputs=inputs, **kw)
         made.append(midi)
         return midi
@@ -143,10 +147,8 @@ def test_pads_fire_actions_and_switch_parameters(ctl, make_midi):
     params = make_params()
     fired = []
     done = threading.Event()
-    actions = ActionRegistry()
-    actions.register("recall-preset", lambda call: (fired.append(call), done.set()), takes_argument=True)
-    actions.register("tap-tempo", lambda call: fired.append(call))
-    midi = make_midi(params, [ctl.name], actions=actions, mappings=[
+    post = ApplyToParams(params, other=lambda command: (fired.append(command), done.set()))
+    midi = make_midi(params, [ctl.name], post=post, mappings=[
         MARKER,
         Mapping(Control("note", 36, 10), "trigger", action="recall-preset:4"),
         Mapping(Control("note", 37, 10), "momentary", param="strobe"),
@@ -155,7 +157,7 @@ def test_pads_fire_actions_and_switch_parameters(ctl, make_midi):
     midi.start()
     ctl.send([0x99, 36, 110], [0x89, 36, 0])
     assert done.wait(5.0)
-    assert fired[0].name == "recall-preset" and fired[0].argument == "4" and fired[0].source == "midi"
+    assert fired[0] == RecallPreset("4", t=fired[0].t, source="midi")
     ctl.send([0x99, 37, 127])
     wait_until(lambda: params.get("strobe") == 1.0, what="momentary on")
     ctl.send([0x99, 37, 0])  # note-on velocity 0 = off
@@ -171,9 +173,7 @@ def test_pads_fire_actions_and_switch_parameters(ctl, make_midi):
 def test_midi_learn_over_real_ports(ctl, make_midi):
     params = make_params()
     fired = []
-    actions = ActionRegistry()
-    actions.register("recall-preset", fired.append, takes_argument=True)
-    midi = make_midi(params, [ctl.name], actions=actions, mappings=[MARKER])
+    midi = make_midi(params, [ctl.name], post=ApplyToParams(params, other=fired.append), mappings=[MARKER])
     midi.start()
 
     learned = []
@@ -196,7 +196,7 @@ def test_midi_learn_over_real_ports(ctl, make_midi):
     ctl.send([0x99, 40, 100], [0x89, 40, 0])
     wait_until(lambda: midi.learning is None, what="the pad learn")
     sync(ctl, params)
-    assert midi.actions_idle() and fired == []
+    assert fired == []
     ctl.send([0x99, 40, 100])
     wait_until(lambda: len(fired) == 1, what="the learned pad")
 
@@ -442,3 +442,65 @@ def test_midi_cli_subcommands(ctl, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vjgan: no MIDI input port matches 'no-such-controller'")
     assert ctl.out_port in err[0]
+
+
+# --- faults in the controller's threads ---------------------------------------------
+
+
+def test_a_fault_in_the_input_thread_restarts_it_shows_an_alarm_and_midi_goes_on(ctl, make_midi, caplog):
+    params = make_params()
+    apply = ApplyToParams(params)
+    posted = []
+
+    def faulty_show(command) -> None:  # the show's queue, with a fault on the 5th command
+        posted.append(command)
+        if len(posted) == 5:
+            raise RuntimeError("injected fault in the command sink")
+        apply(command)
+
+    board = AlarmBoard()
+    supervisor = Supervisor(board)
+    midi = make_midi(params, [ctl.name], post=faulty_show, supervisor=supervisor, mappings=[
+        MARKER, Mapping(Control("cc", 16, 1), "relative-offset", param="hue", step=0.01)])
+    midi.start()
+    ctl.send(*[[0xB0, 16, 65]] * 10)  # ten ticks in one go: the 5th one's command raises
+    wait_until(lambda: board.shown(), what="the alarm")
+    assert [a.text for a in board.shown()] == ["MIDI INPUT RESTARTED (1)"]
+    wait_until(lambda: params.get("hue") == pytest.approx(0.59), what="the ticks after the fault")  # 9 of 10
+    sync(ctl, params)  # and MIDI keeps working after the restart
+    ctl.send([0xB0, 16, 63])
+    wait_until(lambda: params.get("hue") == pytest.approx(0.58), what="a tick after the restart")
+    (task,) = [t for t in supervisor.tasks() if t.name == "midi-in"]
+    assert task.alive and task.restarts == 1 and "injected fault" in task.last_error
+    assert "injected fault in the command sink" in caplog.text and "Traceback" in caplog.text
+
+
+def test_a_fault_in_the_port_watcher_restarts_it_and_ports_still_reconnect(ctl, make_midi):
+    params = make_params()
+    lines = Reports()
+    failed = []
+
+    def report(line: str) -> None:  # a report that fails the first time a port goes (a fault, not a lost port)
+        lines(line)
+        if "disconnected" in line and not failed:
+            failed.append(line)
+            raise RuntimeError("injected fault in the port watcher")
+
+    board = AlarmBoard()
+    supervisor = Supervisor(board)
+    midi = make_midi(params, [ctl.name], report=report, supervisor=supervisor, mappings=[
+        MARKER, Mapping(Control("cc", 21, 1), "absolute", param="gain", takeover="jump")])
+    midi.start()
+    ctl.unplug()
+    wait_until(lambda: any(a.key == "task:midi-ports" for a in board.shown()), what="the watcher's alarm")
+    wait_until(lambda: lines.count("disconnected") == 2, what="both ports reported gone")
+    lost = [a for a in board.shown() if a.key.startswith("midi-lost:")]
+    assert [a.text for a in lost] == [f"MIDI LOST: {ctl.out_port} — reconnecting"] and lost[0].active
+    ctl.plug()
+    wait_until(lambda: lines.count("reconnected") == 2, what="both ports back")
+    wait_until(lambda: not [a for a in board.shown() if a.key.startswith("midi-lost:") and a.active],
+               what="the lost-port alarm cleared")
+    ctl.send([0xB0, 21, 0])
+    wait_until(lambda: params.get("gain") == 0.0, what="the knob after replugging")
+    texts = [a.text for a in board.shown()]
+    assert "MIDI PORT WATCHER RESTARTED (1)" in texts

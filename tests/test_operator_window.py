@@ -27,7 +27,7 @@ import pytest
 
 from vjgan.audio.features import Features, rest_features
 from vjgan.config import load_preset, user_presets_dir
-from vjgan.control.actions import ActionRegistry
+from vjgan.control.apply import ApplyToParams
 from vjgan.control.midi import MidiController
 from vjgan.display.frame import Frame
 from vjgan.display.inputs import DisplayInputs
@@ -90,10 +90,7 @@ class Stage:
         show.window = OutputWindow(WindowConfig(size=output_size, title="vjgan output"))
         show.renderer = Renderer(show.window.ctx, show.window.framebuffer_size,
                                  RendererConfig(display_hz=show.window.refresh_hz, upload="pbo"))
-        actions = ActionRegistry()
-        actions.register("blackout", lambda call: show.invoke("blackout"))
-        actions.register("recall-preset", lambda call: None, takes_argument=True)
-        show.midi = MidiController(show.params, actions, inputs=(), report=self.lines.append)
+        show.midi = MidiController(show.params, post=ApplyToParams(show.params), inputs=(), report=self.lines.append)
         # Switching presets builds a scene on the generator, which this stage has not got: the
         # request is recorded here and carried out for real in the `vjgan live` test below.
         self.switched: list[str] = []

@@ -1,35 +1,59 @@
-"""Connects a MIDI controller to the show: parameters, the named actions, and MIDI clock."""
+"""Connects a MIDI controller to the show: its command queue, its supervisor, and MIDI clock."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from ..control.actions import (BLACKOUT, FREEZE, NEW_KEYFRAME, NEXT_PRESET, PREVIOUS_PRESET, RECALL_PRESET,
-                               TAP_TEMPO, ActionRegistry)
+from ..control.apply import CommandSink, apply_param_command
 from ..control.clock import ExternalClockSink
+from ..control.commands import Blackout, Command, Freeze, NewKeyframe, RecallPreset, StepPreset, Tap
 from ..control.midi import MidiController
 from ..errors import UserError
+from ..supervise import Supervisor
 
 
-def show_actions(show: Any) -> ActionRegistry:
-    """The show's actions under the names MIDI mappings use (`recall-preset:3`, `tap-tempo`, ...)."""
-    actions = ActionRegistry()
-    actions.register(NEXT_PRESET, lambda call: show.step_preset(+1))
-    actions.register(PREVIOUS_PRESET, lambda call: show.step_preset(-1))
-    actions.register(RECALL_PRESET, lambda call: show.recall_preset(call.argument or ""), takes_argument=True)
-    actions.register(TAP_TEMPO, lambda call: show.audio.tap(call.t))  # the pad's own time, not when we got to it
-    actions.register(BLACKOUT, lambda call: show.invoke("blackout"))
-    actions.register(FREEZE, lambda call: show.invoke("freeze"))
-    actions.register(NEW_KEYFRAME, lambda call: show.worker.request_keyframe())
-    return actions
+def _interim_show_sink(show: Any) -> CommandSink:
+    """For a show that does not own a CommandQueue yet: carry each command out at once, on the
+    MIDI input thread, through the show's own methods (as MIDI actions were before). Goes when the
+    show's main loop drains a CommandQueue (`show.commands`)."""
+
+    def post(command: Command) -> bool:
+        try:
+            if apply_param_command(show.params, command):
+                return True
+            if isinstance(command, StepPreset):
+                show.step_preset(command.direction)
+            elif isinstance(command, RecallPreset):
+                show.recall_preset(command.which)
+            elif isinstance(command, Tap):
+                show.audio.tap(command.t)  # the pad's own time, not when we got to it
+            elif isinstance(command, Blackout):
+                show.invoke("blackout")
+            elif isinstance(command, Freeze):
+                show.invoke("freeze")
+            elif isinstance(command, NewKeyframe):
+                show.worker.request_keyframe()
+            else:
+                show.log(f"MIDI: {type(command).__name__} is not available in this show")
+                return False
+        except UserError as e:
+            show.log(f"MIDI: {e}")
+            return False
+        return True
+
+    return post
 
 
-def start_midi(show: Any, ports: Sequence[str], mappings: Iterable[Mapping[str, Any]]) -> MidiController | None:
+def start_midi(show: Any, ports: Sequence[str], mappings: Iterable[Mapping[str, Any]], *,
+               post: Optional[CommandSink] = None, supervisor: Optional[Supervisor] = None) -> MidiController | None:
     """Open the named ports (every input when none is named) and load the mappings.
 
-    Ports need not be there yet: a controller plugged in later is found and opened, and one that
-    is unplugged mid-show is reported once and reopened when it returns. Where the machine has no
-    MIDI system at all and no port was asked for, say so once and play without.
+    The controller's commands go to `post` (default: the show's command queue, `show.commands`)
+    and its threads run under `supervisor` (default: `show.supervisor`), so a fault shows on the
+    operator's alarm lines. Ports need not be there yet: a controller plugged in later is found
+    and opened, and one that is unplugged mid-show is reported once and reopened when it returns.
+    Where the machine has no MIDI system at all and no port was asked for, say so once and play
+    without.
     """
     if not ports:
         from ..audio.capture import quiet_stderr
@@ -40,7 +64,12 @@ def start_midi(show: Any, ports: Sequence[str], mappings: Iterable[Mapping[str, 
         if available.get("error"):
             show.log(f"MIDI unavailable ({available['error']}); playing without a controller")
             return None
-    controller = MidiController(show.params, show_actions(show), ExternalClockSink(show.audio),
+    if post is None:
+        queue = getattr(show, "commands", None)
+        post = queue.post if queue is not None else _interim_show_sink(show)
+    if supervisor is None:
+        supervisor = getattr(show, "supervisor", None)
+    controller = MidiController(show.params, post=post, clock=ExternalClockSink(show.audio), supervisor=supervisor,
                                 inputs=list(ports) or ["*"], report=show.log)
     try:
         controller.load_mappings(list(mappings), where="preset midi map")

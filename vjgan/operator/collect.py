@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol, Sequence
 
+from ..control.commands import ACTIONS
 from ..motion.params import ParamStore
 from .view import ACTION, PARAM, BandMeter, MidiView, OperatorView, Row, mapping_text
 
@@ -101,15 +102,12 @@ def _pickup(mappings: Sequence[Any], takeover: Optional[Takeover]) -> Optional[f
 
 
 def action_rows(midi: Any, presets: Sequence[str]) -> list[Row]:
-    """Learnable actions (pads): each registered action; a preset recall per preset (up to 9)."""
-    registry = getattr(midi, "actions", None) if midi is not None else None
-    infos = getattr(registry, "infos", None)
-    if not callable(infos):
-        return []
+    """The show's named actions (to fire, or to learn on a pad): each action of the vocabulary,
+    and a preset recall per preset (up to 9). Listed with or without MIDI."""
     mappings_for = _mappings_lookup(midi)
     rows = []
-    for info in infos():
-        if info.takes_argument:
+    for info in sorted(ACTIONS.values(), key=lambda spec: spec.name):
+        if info.argument:
             if info.name != "recall-preset":
                 continue  # no way to know which arguments make sense
             for i, name in enumerate(presets[:MAX_PRESET_ACTIONS], start=1):

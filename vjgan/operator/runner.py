@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
+from ..control.commands import action_command
 from ..errors import UserError
 from ..handover import LatestSlot
 from .collect import ShowLike
@@ -125,10 +126,12 @@ class CommandRunner:
         self.say(f"preset {number}: {name}")
 
     def _fire(self, target: str) -> None:
-        registry = getattr(self.show.midi, "actions", None) if self.show.midi is not None else None
-        if registry is None:
-            raise UserError(f"no action {target!r} without a MIDI controller")
-        registry.invoke(target, source="operator")
+        command = action_command(target, source="operator")  # an unknown name: one UserError line
+        queue = getattr(self.show, "commands", None)  # the show's CommandQueue
+        post = queue.post if queue is not None else getattr(self.show.midi, "post", None)
+        if post is None:
+            raise UserError(f"action {target!r} cannot reach the show")
+        post(command)
 
     # --- what happened elsewhere ---------------------------------------------------------------------------
 

@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
+import subprocess
+import sys
 import threading
+import time
+import uuid
+from pathlib import Path
 
 import pytest
 
 from vjgan.alarms import AlarmBoard
 from vjgan.audio.tempo import BeatClock
-from vjgan.control.apply import ApplyToParams
+from vjgan.control.apply import ApplyToParams, apply_param_command
 from vjgan.control.clock import ExternalClockSink
 from vjgan.cli import main as vjgan_main
 from vjgan.control.cli import add_midi_parser, format_midi_ports, list_midi_ports, monitor
-from vjgan.control.commands import RecallPreset
+from vjgan.control.commands import Blackout, CommandQueue, RecallPreset, Tap
 from vjgan.control.mapping import Control, Mapping
 from vjgan.control.messages import control_change_14bit, encode_relative
 from vjgan.control.midi import MidiController
@@ -444,7 +450,140 @@ def test_midi_cli_subcommands(ctl, capsys):
     assert ctl.out_port in err[0]
 
 
-# --- faults in the controller's threads ---------------------------------------------
+# --- a flood, and faults in the controller's threads ---------------------------------------------
+
+
+class ShowLoop(threading.Thread):
+    """The show's side of the command path: a CommandQueue drained about once a frame, parameter
+    commands applied to the store (with their origin, as the show does), the rest kept."""
+
+    def __init__(self, params: ParamStore) -> None:
+        super().__init__(daemon=True)
+        self.params = params
+        self.queue = CommandQueue()
+        self.halt = threading.Event()
+        self.lock = threading.Lock()
+        self.others: list = []
+
+    def run(self) -> None:
+        while not self.halt.wait(0.016):
+            for command in self.queue.drain():
+                if not apply_param_command(self.params, command):
+                    with self.lock:
+                        self.others.append(command)
+
+    def count(self, kind: type) -> int:
+        with self.lock:
+            return sum(isinstance(c, kind) for c in self.others)
+
+
+class ClockCounter:
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    def clock_tick(self, t: float) -> None:
+        self.ticks += 1
+
+    def clock_start(self, t: float) -> None:
+        pass
+
+    def clock_stop(self, t: float) -> None:
+        pass
+
+
+def starve_the_interpreter():
+    """A loaded show: a thread that keeps Python's interpreter lock for a quarter of a second at a
+    time, so that the MIDI reader waits that long between turns (2,500 messages of a 10,000 a
+    second flood pile up meanwhile; rtmidi's default queue holds 1,024)."""
+    stop = threading.Event()
+
+    def hog() -> None:
+        while not stop.is_set():
+            sum(i * i for i in range(20000))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.25)
+    thread = threading.Thread(target=hog, daemon=True)
+    thread.start()
+
+    def release() -> None:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(interval)
+
+    return release
+
+
+def test_a_flood_loses_no_pad_no_tick_no_clock_and_no_final_value(jack, make_midi, capfd, tmp_path):
+    step = 2.0 ** -15  # encoder sums are exact in binary
+    params = ParamStore([ParamSpec("knob", 0.0), ParamSpec("enc", 0.0), ParamSpec("strobe", 0.0)])
+    strobe: list[float] = []
+    params.subscribe(lambda name, value, origin: strobe.append(value) if name == "strobe" else None)
+    # 20,000 messages in 2 s, as the tester sent them: a knob swept back and forth, encoder ticks
+    # of +1 and +2, clock pulses, and every 40 messages a blackout pad and a momentary pad, each
+    # pressed and released; then a tap pad that marks the end.
+    flood, ticks, presses, pulses, knob = [], 0, 0, 0, 0
+    for i in range(20000):
+        k = i % 40
+        if k == 0:
+            flood += [[0x99, 36, 100], [0x89, 36, 0], [0x99, 37, 100], [0x89, 37, 0]]
+            presses += 1
+        elif k % 4 == 1:
+            knob = (i * 7) % 128
+            flood.append([0xB0, 21, knob])
+        elif k % 4 == 2:
+            ticks += 1 + i % 2
+            flood.append([0xB0, 16, 1 + i % 2])
+        elif k % 4 == 3:
+            pulses += 1
+            flood.append([0xF8])
+        else:
+            flood.append([0xB0, 21, knob])
+    flood.append([0x99, 38, 100])
+    (tmp_path / "flood.json").write_text(json.dumps(flood))
+    # The device is a process of its own, so that it keeps its pace while this one is starved.
+    name = f"flood-{uuid.uuid4().hex[:6]}"
+    sender = subprocess.Popen([sys.executable, str(Path(__file__).parent / "midi_flood_sender.py"), name,
+                               str(tmp_path / "flood.json"), "10000"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert sender.stdout.readline().strip() == "ready"
+        show = ShowLoop(params)
+        show.start()
+        clock = ClockCounter()
+        midi = make_midi(params, [name], post=show.queue.post, clock=clock, mappings=[
+            Mapping(Control("cc", 21, 1), "absolute", param="knob", takeover="jump"),
+            Mapping(Control("cc", 16, 1), "relative-twos", param="enc", step=step),
+            Mapping(Control("note", 36, 10), "trigger", action="blackout"),
+            Mapping(Control("note", 37, 10), "momentary", param="strobe"),
+            Mapping(Control("note", 38, 10), "trigger", action="tap-tempo"),
+        ])
+        midi.start()
+        capfd.readouterr()  # what came before the flood is not the flood's
+        release = starve_the_interpreter()
+        try:
+            sender.stdin.write("go\n")
+            sender.stdin.flush()
+            assert sender.stdout.readline().startswith("sent ")
+            wait_until(lambda: show.count(Tap) == 1, timeout=60.0, what="the end of the flood")
+        finally:
+            release()
+        time.sleep(0.05)  # one more turn of the show's loop
+        show.halt.set()
+        show.join()
+        assert show.count(Blackout) == presses
+        assert strobe == [1.0, 0.0] * presses  # every momentary press and release, in order
+        assert params.get("enc") == ticks * step  # exact: no tick lost, none read from a stale value
+        assert params.get("knob") == pytest.approx(knob / 127)  # the knob's last position
+        assert clock.ticks == pulses
+        assert show.queue.coalesced > 0  # knob moves and ticks were merged in the queue, not before
+        err = capfd.readouterr().err
+        assert "queue limit" not in err
+        assert len(err.splitlines()) <= 3, err[:2000]
+    finally:
+        sender.stdin.close()
+        sender.wait(10)
+    assert "ReserveEvent" not in sender.stderr.read()  # (JACK dropped nothing on the device's side)
 
 
 def test_a_fault_in_the_input_thread_restarts_it_shows_an_alarm_and_midi_goes_on(ctl, make_midi, caplog):

@@ -97,7 +97,8 @@ def _bench_live(args: argparse.Namespace, device) -> int:
     else:
         models = [random_generator(config_f(r)) for r in args.res]
     for model in models:
-        result = run_live_bench(model, device, seconds=args.seconds, output=(w, h), min_fps=args.min_fps)
+        result = run_live_bench(model, device, seconds=args.seconds, output=(w, h), min_fps=args.min_fps,
+                                redraw=args.redraw)
         print_live_bench(result)
     return 0
 
@@ -127,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=20.0, help="with `bench live`: length of the click track")
     p.add_argument("--output", default="640x360", help="with `bench live` / `bench display`: offscreen output size")
     p.add_argument("--min-fps", type=float, default=24.0, help="with `bench live`: the frame budget's floor")
+    p.add_argument("--redraw", choices=("live", "every"), default="live",
+                   help="with `bench live`: redraw as the live show does (default), or on every display tick")
     p.add_argument("--res", type=int, nargs="+", default=[256, 512, 1024],
                    help="resolutions of the random config-F networks (CUDA, or `bench live` without --live-model)")
     p.add_argument("--device", help="cuda, mps or cpu (default: cuda when present)")

@@ -96,10 +96,15 @@ def exponential_value(folder: Path) -> Path:
     return write(folder, "exponential_value.pkl", proto() + dict_of(G_ema=value) + pickle.STOP)
 
 
-def deeply_nested_lists(folder: Path, depth: int = 300_000) -> Path:
-    """[[[[...]]]] 300,000 levels deep, in 600 kB."""
+def deeply_nested_lists(folder: Path, depth: int = 150_000) -> Path:
+    """[[[[...]]]] 150,000 levels deep, in 300 kB."""
     data = proto() + pickle.EMPTY_LIST * depth + pickle.APPEND * (depth - 1) + pickle.STOP
     return write(folder, "deeply_nested_lists.pkl", data)
+
+
+def five_megabytes_of_lists(folder: Path) -> Path:
+    """Five million empty lists: memory and time grow with the objects a pickle builds."""
+    return write(folder, "five_megabytes_of_lists.pkl", proto() + pickle.EMPTY_LIST * 5_000_000 + pickle.STOP)
 
 
 def object_array(folder: Path) -> Path:
@@ -323,7 +328,8 @@ CRAFTED = {
     "exponential_key.pkl": (exponential_key, "counting repeated references"),
     "small_exponential_key.pkl": (small_exponential_key, "dictionary key"),
     "exponential_value.pkl": (exponential_value, "counting repeated references"),
-    "deeply_nested_lists.pkl": (deeply_nested_lists, "deep"),
+    "deeply_nested_lists.pkl": (deeply_nested_lists, "more than 100 deep"),
+    "five_megabytes_of_lists.pkl": (five_megabytes_of_lists, "more than 200,000 objects"),
     "object_array.pkl": (object_array, "other than numbers"),
     "huge_array.pkl": (huge_array, "10,000,000,000,000 elements"),
     "array_bytes_missing.pkl": (array_bytes_missing, "declares 8,000,000,000 bytes"),

@@ -10,8 +10,11 @@ declares against two kinds of bound before acting on it:
 * sane limits far above any released StyleGAN network (config-F 1024 px: z = w = 512, 8
   mapping layers, 512 channels, about 30 M parameters, 380 MB pickled with D and G).
 
-The readers call the `check_*` functions here; each raises `LimitError` with a reason that
-names what was declared and the bound, and the loader turns it into one `ModelLoadError` line.
+The readers call the `check_*` functions here (vjgan.gan.pickle_machine and safe_pickle for
+pickles and torch zips, own_format.read_header for safetensors, load.build_generator for every
+config with `check_generator_config` and `check_state_matches` against networks.state_shapes);
+each raises `LimitError` with a reason that names what was declared and the bound, and the
+loader turns it into one `ModelLoadError` line.
 """
 
 from __future__ import annotations
@@ -22,15 +25,16 @@ from typing import Any, Iterable, Mapping
 
 # -- files ---------------------------------------------------------------------------------------
 MAX_MODEL_FILE_BYTES = 8 * 1024**3  # a training snapshot with D, G, G_ema and optimiser state fits
-MAX_SAFETENSORS_HEADER_BYTES = 16 * 1024**2  # a config-F header is about 60 kB
+MAX_SAFETENSORS_HEADER_BYTES = 16 * 1024**2  # a config-F header (156 tensors) is a few tens of kB
 MAX_ZIP_ENTRIES = 100_000  # a rosinality training checkpoint has a few thousand
 MAX_ZIP_PICKLE_BYTES = 64 * 1024**2  # the pickle inside a torch zip (structure only: data is in entries)
 
 # -- pickles -------------------------------------------------------------------------------------
-# A config-F snapshot runs about 100 k opcodes and builds about 50 k objects at nesting depth
-# below 30; the bounds leave ten to twenty times that.
+# The 64 px conformance snapshot (G, D, G_ema) runs 36 k opcodes, builds 5.7 k objects nested at
+# most 32 deep, the largest 15 k parts when repeats are counted; config-F 1024 px holds more of
+# the same (about twice the blocks), not deeper. The bounds leave a wide margin.
 MAX_PICKLE_OPCODES = 1_000_000
-MAX_PICKLE_OBJECTS = 500_000
+MAX_PICKLE_OBJECTS = 200_000
 MAX_PICKLE_NESTING = 100
 # Repeated references (the pickle memo) let a small file describe a structure exponentially
 # larger than itself. Each built object's size counting every repeat ("expanded" size) is

@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("info", help="describe a model file (format, resolution, dims, channels)")
-    p.add_argument("model", help="a StyleGAN2 checkpoint (.pkl, .pt or .safetensors)")
+    p.add_argument("model", help="a StyleGAN2 or StyleGAN3 checkpoint (.pkl, .pt or .safetensors)")
     p.set_defaults(handler=_cmd_info)
 
     p = sub.add_parser("convert", help="convert any supported checkpoint to vjgan's .safetensors format")

@@ -3,6 +3,9 @@
 Written from the architecture described in the StyleGAN2 paper and DESIGN.md. Parameter and
 buffer names follow the layout of stylegan2-ada-pytorch state dicts, the de-facto interchange
 layout for StyleGAN2 weights, so that every loader converts into one well-known naming.
+
+`Generator` is the whole network for either architecture: this module's mapping network and the
+synthesis network its config builds (StyleGAN2's here, StyleGAN3's in stylegan3.py).
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from . import ops
 from .plan import LayerStep, SynthesisPlan, activation_clamp, fp16_threshold, step_dtype, trained_in_fp16
+
+if TYPE_CHECKING:
+    from .stylegan3 import StyleGAN3Config
 
 NOISE_MODES = ("const", "random", "none")
 
@@ -102,6 +108,13 @@ class GeneratorConfig:
             steps.append(LayerStep("torgb", f"b{res}.torgb", res, w_index=w_index, fp16=fp16, exit=True))
         return SynthesisPlan(tuple(steps), num_ws=w_index + 1)
 
+    @property
+    def architecture(self) -> str:
+        return "stylegan2"
+
+    def build_synthesis(self) -> "SynthesisNetwork":
+        return SynthesisNetwork(self)
+
     def to_json(self) -> str:
         return config_to_json(self)
 
@@ -141,9 +154,10 @@ class FullyConnected(nn.Module):
 
 
 class MappingNetwork(nn.Module):
-    """z (and an optional class label c) → w, with the tracked mean w_avg for truncation."""
+    """z (and an optional class label c) → w, with the tracked mean w_avg for truncation (the same
+    network for StyleGAN2 and StyleGAN3)."""
 
-    def __init__(self, cfg: GeneratorConfig) -> None:
+    def __init__(self, cfg: GeneratorConfig | StyleGAN3Config) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
         self.num_layers = cfg.mapping_layers
@@ -298,14 +312,15 @@ class SynthesisNetwork(nn.Module):
 
 
 class Generator(nn.Module):
-    """The whole StyleGAN2 generator, with the attributes and calls StyleGAN users know."""
+    """The whole generator (StyleGAN2 or StyleGAN3, as its config says), with the attributes and
+    calls StyleGAN users know."""
 
-    def __init__(self, cfg: GeneratorConfig) -> None:
+    def __init__(self, cfg: GeneratorConfig | StyleGAN3Config) -> None:
         super().__init__()
         self.config = cfg
         self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
         self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
-        self.synthesis = SynthesisNetwork(cfg)
+        self.synthesis = cfg.build_synthesis()
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(cfg)
 

@@ -12,7 +12,7 @@ from nvidia_layout import nvidia_pickle
 from vjgan.gan import safe_pickle
 from vjgan.gan.load import _flatten_module, load_generator, read_checkpoint
 from vjgan.gan.resample import (downsample_strided, filtered_lrelu_fast, filtered_lrelu_reference,
-                                resample_reference, upsample_polyphase)
+                                resample_reference, upsample_strided)
 from vjgan.gan.stylegan3 import StyleGAN3Config, design_lowpass, view_transform
 
 CONFORMANCE = Path(__file__).parent / "data" / "conformance"
@@ -164,14 +164,14 @@ def test_a_stylegan3_file_with_a_missing_filter_is_refused_in_one_line(tmp_path:
 
 
 @pytest.mark.parametrize("up,taps,pad", [(2, 12, (9, 8)), (4, 24, (-6, -9)), (2, 12, (-11, -12)), (2, 12, (14, 13))])
-def test_polyphase_upsampling_equals_zero_insertion_and_filtering(up: int, taps: int, pad: tuple[int, int]) -> None:
+def test_strided_upsampling_equals_zero_insertion_and_filtering(up: int, taps: int, pad: tuple[int, int]) -> None:
     g = torch.Generator().manual_seed(up + taps)
     x = torch.randn(2, 3, 11, 29, generator=g)
     f = torch.randn(taps, generator=g)  # not symmetric: checks it is a convolution, not a correlation
     ref = resample_reference(x, None, up=up, padding=(pad[0], pad[1], 0, 0))
     ref = torch.nn.functional.conv2d(ref, f.flip(0).reshape(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3)
     ref = ref[:, :, ::up]  # keep only the rows holding input samples: a width-only up-sampling
-    got = upsample_polyphase(x, f, up, pad, dim=-1)
+    got = upsample_strided(x, f, up, pad, dim=-1)
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
 
 

@@ -16,6 +16,9 @@ lean, allocation-free frame function:
   frame; per-layer noise strength and noise mode live in device buffers, so they change
   between replays without recapture.
 
+StyleGAN3 networks walk the same plan; their steps are prepared and run by fast_alias_free.py
+(the input transform, like the noise controls, lives in a device buffer).
+
 The CPU path runs the same prepared maths in fp32 without graphs.
 """
 
@@ -28,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from . import ops
+from . import fast_alias_free as alias_free
 from .epilogue import fused_bias_noise_lrelu
 from .networks import Generator, NOISE_MODES
 from .plan import LayerStep, Precision, activation_clamp, step_dtype
@@ -165,6 +169,11 @@ class FastSynthesis:
         self.memory_format = torch.channels_last if (channels_last and self.device.type == "cuda") else torch.contiguous_format
         self.layers = self._prepare(G)  # one prepared layer per step of the plan
         self.num_layers = self.plan.num_noise_layers
+        # StyleGAN3's input transform: the stored one unless a frame brings its own.
+        self.has_transform = self.plan.steps[0].kind == "fourier"
+        self._default_transform = (G.synthesis.input.transform.detach().float().to(self.device)
+                                   if self.has_transform else None)
+        self._transform_static = torch.eye(3, device=self.device)
         # Live controls, read by the frame function from device memory (graph-safe).
         self.noise_gains = torch.ones(self.num_layers, device=self.device)
         self.noise_mix = torch.zeros(2, device=self.device)  # weights of (constant, random) noise
@@ -175,17 +184,24 @@ class FastSynthesis:
 
     # -- preparation ---------------------------------------------------------------------------
 
-    def _prepare(self, G: Generator) -> list[_Const | _ConvLayer | _RGBLayer]:
-        prepared: list[_Const | _ConvLayer | _RGBLayer] = []
+    def _prepare(self, G: Generator) -> list:
+        prepared = []
+        dev = self.device
         for step in self.plan.steps:
             module = G.synthesis.get_submodule(step.module)
-            dtype = step_dtype(step, self.precision, self.device)
+            dtype = step_dtype(step, self.precision, dev)
             if step.kind == "const":
-                prepared.append(_Const(step, module.const.detach().to(self.device, dtype)[None]))
+                prepared.append(_Const(step, module.const.detach().to(dev, dtype)[None]))
             elif step.kind == "conv":
                 prepared.append(self._prepare_conv(step, module, dtype))
             elif step.kind == "torgb":
                 prepared.append(self._prepare_torgb(step, module))
+            elif step.kind == "fourier":
+                prepared.append(alias_free.prepare_fourier(step, module, dtype, dev))
+            elif step.kind == "alias_free":
+                prepared.append(alias_free.prepare_alias_free(step, module, dtype, dev, self.memory_format))
+            elif step.kind == "image":
+                prepared.append(alias_free.prepare_image(step, module, G.synthesis.output_scale, dtype, dev))
             else:
                 raise ValueError(f"the fast path has no {step.kind!r} step")
         return prepared
@@ -303,16 +319,32 @@ class FastSynthesis:
             self._upsample[channels] = k
         return F.pixel_shuffle(F.conv2d(img, k, padding=1, groups=channels), 2)
 
+    def _transform_for(self, transform: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        if transform is None:
+            return self._default_transform
+        if not self.has_transform:
+            raise ValueError("this network has no input transform (only StyleGAN3 networks turn and glide)")
+        t = torch.as_tensor(transform, dtype=torch.float32, device=self.device)
+        if t.shape not in ((3, 3), (n, 3, 3)):
+            raise ValueError(f"transform must be a 3×3 matrix or [{n}, 3, 3], got {list(t.shape)}")
+        return t
+
     def synthesize(self, ws: torch.Tensor, exit_resolution: int | None = None,
-                   noise_gains: torch.Tensor | None = None) -> torch.Tensor:
+                   noise_gains: torch.Tensor | None = None, transform: torch.Tensor | None = None) -> torch.Tensor:
         """w+ [N, num_ws, w_dim] → float32 image [N, C, H, W] in the network's range (no graph).
 
-        noise_gains: optional [N, num_layers], one row per frame (instead of the live controls)."""
+        noise_gains: optional [N, num_layers], one row per frame (instead of the live controls).
+        transform: StyleGAN3's input transform, [3, 3] or one per frame [N, 3, 3] (default: the
+            network's stored one)."""
         ws = ws.to(self.device, torch.float32)
         if noise_gains is not None:
             noise_gains = torch.as_tensor(noise_gains, dtype=torch.float32, device=self.device)
             if noise_gains.shape != (ws.shape[0], self.num_layers):
                 raise ValueError(f"noise_gains must have shape [{ws.shape[0]}, {self.num_layers}]")
+        return self._synthesize(ws, exit_resolution, noise_gains, self._transform_for(transform, ws.shape[0]))
+
+    def _synthesize(self, ws: torch.Tensor, exit_resolution: int | None, noise_gains: torch.Tensor | None,
+                    transform: torch.Tensor | None) -> torch.Tensor:
         n = ws.shape[0]
         x = img = None
         for layer in self.layers[: len(self.plan.until(exit_resolution))]:
@@ -320,9 +352,15 @@ class FastSynthesis:
                 x = layer.const.expand(n, -1, -1, -1).contiguous(memory_format=self.memory_format)
             elif isinstance(layer, _ConvLayer):
                 x = self._conv(x, ws, layer, noise_gains)
-            else:
+            elif isinstance(layer, _RGBLayer):
                 rgb = self._torgb(x, ws, layer)
                 img = rgb if img is None else self._upsample_image(img) + rgb
+            elif isinstance(layer, alias_free.FourierStep):
+                x = alias_free.fourier_features(layer, ws, transform, self.memory_format)
+            elif isinstance(layer, alias_free.AliasFreeStep):
+                x = alias_free.alias_free_layer(layer, x, ws)
+            else:
+                img = alias_free.image_layer(layer, x, ws)
         return img
 
     @staticmethod
@@ -342,7 +380,7 @@ class FastSynthesis:
         return buf
 
     def _frame_into(self, out: torch.Tensor, exit_resolution: int) -> None:
-        img = self.synthesize(self._ws_static, exit_resolution)
+        img = self._synthesize(self._ws_static, exit_resolution, None, self._transform_static)
         self.to_rgba_u8(img, out)
 
     def capture(self, exit_resolution: int | None = None) -> None:
@@ -363,9 +401,11 @@ class FastSynthesis:
         self._graphs[res] = _Graph(graph, out)
 
     @torch.no_grad()
-    def frame(self, ws: torch.Tensor, exit_resolution: int | None = None) -> torch.Tensor:
+    def frame(self, ws: torch.Tensor, exit_resolution: int | None = None,
+              transform: torch.Tensor | None = None) -> torch.Tensor:
         """w+ [1, num_ws, w_dim] → uint8 RGBA [H, W, 4] on the device.
 
+        transform: StyleGAN3's input transform for this frame (default: the stored one).
         With graphs the returned tensor is the graph's static output: it is overwritten by the
         next frame() at the same exit point, so copy it (texture upload, host copy) first.
         """
@@ -374,6 +414,10 @@ class FastSynthesis:
         if ws.shape != (1, self.num_ws, self.w_dim):
             raise ValueError(f"ws must have shape [1, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
         self._ws_static.copy_(ws, non_blocking=True)
+        if self.has_transform:
+            self._transform_static.copy_(self._transform_for(transform, 1).reshape(3, 3), non_blocking=True)
+        elif transform is not None:
+            self._transform_for(transform, 1)  # refuses it, saying why
         if self.use_graphs:
             if res not in self._graphs:
                 self.capture(res)
@@ -386,11 +430,12 @@ class FastSynthesis:
 
     @torch.no_grad()
     def frames(self, ws: torch.Tensor, exit_resolution: int | None = None,
-               noise_gains: torch.Tensor | None = None) -> torch.Tensor:
+               noise_gains: torch.Tensor | None = None, transform: torch.Tensor | None = None) -> torch.Tensor:
         """Batched path for offline rendering: w+ [N, ...] → uint8 RGBA [N, H, W, 4].
 
-        noise_gains: optional [N, num_layers] per-frame noise gains (default: the live controls)."""
-        img = self.synthesize(ws, exit_resolution, noise_gains)
+        noise_gains: optional [N, num_layers] per-frame noise gains (default: the live controls).
+        transform: StyleGAN3 only, [3, 3] or [N, 3, 3] per-frame input transforms."""
+        img = self.synthesize(ws, exit_resolution, noise_gains, transform)
         rgb = (img[:, :3].clamp(-1, 1) * 127.5 + 128.0).clamp(0, 255).to(torch.uint8)
         alpha = torch.full_like(rgb[:, :1], 255)
         return torch.cat([rgb, alpha], dim=1).permute(0, 2, 3, 1).contiguous()

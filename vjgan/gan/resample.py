@@ -8,11 +8,11 @@ filter), applies the leaky ReLU there, and low-pass filters and decimates back d
 Two forms of the same maths:
 * `resample_reference` / `filtered_lrelu_reference`: literally as described (insert zeros, pad,
   filter, keep every n-th sample); the StyleGAN3 reference network uses them.
-* `upsample_polyphase` / `downsample_strided` / `filtered_lrelu_fast`: the fast path's form, which
+* `upsample_strided` / `downsample_strided` / `filtered_lrelu_fast`: the fast path's form, which
   never multiplies an inserted zero nor computes a sample it then drops: up-sampling is a
-  stride-`up` transposed convolution (each output phase reads only real samples), down-sampling a
-  strided convolution (only kept samples are computed), each as depthwise 1-D passes for separable
-  filters. Tests check the two forms against each other.
+  stride-`up` transposed convolution (each output phase reads only real samples: the polyphase
+  decomposition), down-sampling a strided convolution (only kept samples are computed), each as
+  depthwise 1-D passes for separable filters. Tests check the two forms against each other.
 
 Filters are 1-D (separable: applied along both axes) or 2-D (radially symmetric, StyleGAN3-R);
 `padding` is (left, right, top, bottom) in up-sampled pixels, negative values crop.
@@ -85,20 +85,23 @@ def filtered_lrelu_reference(x: torch.Tensor, bias: torch.Tensor, up_filter: tor
 
 
 def _fit(x: torch.Tensor, dim: int, start: int, length: int) -> torch.Tensor:
-    """x[start : start + length] along `dim`, zero-filled where that range leaves x."""
+    """x[start : start + length] along `dim`, zero-filled where that range leaves x (a view when it does not)."""
     size = x.shape[dim]
+    if start >= 0 and start + length <= size:
+        return x.narrow(dim, start, length)
     before, after = -start, start + length - size
     pad = [0, 0] * (x.ndim - 1 - dim % x.ndim) + [before, after]
     return F.pad(x, pad)
 
 
-def upsample_polyphase(x: torch.Tensor, taps: torch.Tensor, up: int, pad: tuple[int, int], dim: int) -> torch.Tensor:
+def upsample_strided(x: torch.Tensor, taps: torch.Tensor, up: int, pad: tuple[int, int], dim: int) -> torch.Tensor:
     """Along one spatial axis (dim −1: width, −2: height): zero insertion, padding and a 1-D filter.
 
-    A stride-`up` transposed convolution writes each input sample's taps into the output, which
-    is zero insertion followed by convolution without touching the zeros; the result is then
-    shifted and cut to the padded length. `taps` [T] already carries any gain; symmetric or not,
-    it is applied as a convolution, like resample_reference."""
+    A stride-`up` transposed convolution writes each input sample's taps into the output: zero
+    insertion followed by convolution, with each output phase computed from the real samples
+    only (the polyphase decomposition, done by the convolution library). The result is shifted
+    and cut to the padded length. `taps` [T] already carries any gain; symmetric or not, it is
+    applied as a convolution, like resample_reference."""
     c = x.shape[1]
     t = taps.numel()
     length = x.shape[dim] * up + pad[0] + pad[1] - t + 1
@@ -128,8 +131,8 @@ def filtered_lrelu_fast(x: torch.Tensor, up_taps: torch.Tensor, down_filter: tor
     """filtered_lrelu_reference after its bias, with every gain folded into `up_taps` (a 1-D filter
     × up × 2^¼ per axis carries up² and √2): up-sample per axis, leaky ReLU and clamp in place,
     then filter and decimate."""
-    x = upsample_polyphase(x, up_taps, up, (padding[0], padding[1]), dim=-1)
-    x = upsample_polyphase(x, up_taps, up, (padding[2], padding[3]), dim=-2)
+    x = upsample_strided(x, up_taps, up, (padding[0], padding[1]), dim=-1)
+    x = upsample_strided(x, up_taps, up, (padding[2], padding[3]), dim=-2)
     x = F.leaky_relu_(x, LRELU_SLOPE)
     if clamp is not None:
         x = x.clamp_(-clamp, clamp)

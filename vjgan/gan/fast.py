@@ -261,7 +261,7 @@ class FastSynthesis:
         return torch.addmm(layer.affine_bias, ws[:, layer.step.w_index], layer.affine_weight.t())
 
     def _conv(self, x: torch.Tensor, ws: torch.Tensor, layer: _ConvLayer,
-               frame_gains: torch.Tensor | None = None) -> torch.Tensor:
+              frame_gains: torch.Tensor | None = None) -> torch.Tensor:
         dtype, layer_index = layer.dtype, layer.step.noise_index
         x = x.to(dtype)
         n = x.shape[0]
@@ -320,11 +320,12 @@ class FastSynthesis:
         return F.pixel_shuffle(F.conv2d(img, k, padding=1, groups=channels), 2)
 
     def _transform_for(self, transform: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        """The transform to use (the stored one when None), checked; on whatever device it came."""
         if transform is None:
             return self._default_transform
         if not self.has_transform:
             raise ValueError("this network has no input transform (only StyleGAN3 networks turn and glide)")
-        t = torch.as_tensor(transform, dtype=torch.float32, device=self.device)
+        t = torch.as_tensor(transform, dtype=torch.float32)
         if t.shape not in ((3, 3), (n, 3, 3)):
             raise ValueError(f"transform must be a 3×3 matrix or [{n}, 3, 3], got {list(t.shape)}")
         return t
@@ -341,7 +342,8 @@ class FastSynthesis:
             noise_gains = torch.as_tensor(noise_gains, dtype=torch.float32, device=self.device)
             if noise_gains.shape != (ws.shape[0], self.num_layers):
                 raise ValueError(f"noise_gains must have shape [{ws.shape[0]}, {self.num_layers}]")
-        return self._synthesize(ws, exit_resolution, noise_gains, self._transform_for(transform, ws.shape[0]))
+        transform = self._transform_for(transform, ws.shape[0])
+        return self._synthesize(ws, exit_resolution, noise_gains, None if transform is None else transform.to(self.device))
 
     def _synthesize(self, ws: torch.Tensor, exit_resolution: int | None, noise_gains: torch.Tensor | None,
                     transform: torch.Tensor | None) -> torch.Tensor:
@@ -414,10 +416,9 @@ class FastSynthesis:
         if ws.shape != (1, self.num_ws, self.w_dim):
             raise ValueError(f"ws must have shape [1, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
         self._ws_static.copy_(ws, non_blocking=True)
-        if self.has_transform:
-            self._transform_static.copy_(self._transform_for(transform, 1).reshape(3, 3), non_blocking=True)
-        elif transform is not None:
-            self._transform_for(transform, 1)  # refuses it, saying why
+        chosen = self._transform_for(transform, 1)  # refuses one for a network without a transform
+        if chosen is not None:
+            self._transform_static.copy_(chosen.reshape(3, 3))  # into the graph's buffer, no device allocation
         if self.use_graphs:
             if res not in self._graphs:
                 self.capture(res)

@@ -42,7 +42,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from .gan.bench import bench_generator, config_f, describe_machine, random_generator
+    from .gan.bench import bench_generator, benchmark_config, describe_machine, random_generator
     from .gan.load import load_generator
 
     from .live.scene import pick_device
@@ -66,7 +66,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.model:
         nets = [(args.model, load_generator(args.model))]
     else:
-        nets = [(f"random config-F {r}x{r}", random_generator(config_f(r))) for r in args.res]
+        label = {"stylegan2": "config-F", "stylegan3-t": "StyleGAN3-T", "stylegan3-r": "StyleGAN3-R"}
+        nets = [(f"random {label[a]} {r}x{r}", random_generator(benchmark_config(a, r))) for a in args.arch for r in args.res]
     for name, G in nets:
         print(f"{name}:")
         bench_generator(G, device, batch=args.batch, iters=args.iters)
@@ -113,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="640x360", help="with `bench live` / `bench display`: offscreen output size")
     p.add_argument("--min-fps", type=float, default=24.0, help="with `bench live`: the frame budget's floor")
     p.add_argument("--res", type=int, nargs="+", default=[256, 512, 1024], help="resolutions of the random networks")
+    p.add_argument("--arch", nargs="+", default=["stylegan2"], choices=["stylegan2", "stylegan3-t", "stylegan3-r"],
+                   help="architectures of the random networks (StyleGAN2 config-F, NVIDIA's StyleGAN3 T and R)")
     p.add_argument("--device", help="cuda, mps or cpu (default: cuda when present)")
     p.add_argument("--batch", type=int, default=8, help="batch size of the offline-rendering mode")
     p.add_argument("--iters", type=int, default=50, help="timed iterations per repeat")

@@ -56,3 +56,11 @@ def test_bad_preset_gives_one_line_with_file_and_key(tmp_path: Path, text: str, 
 def test_unknown_preset_name_lists_available() -> None:
     with pytest.raises(PresetError, match="available: .*default"):
         load_preset("no-such-preset")
+
+
+def test_stylegan3_preset_uses_the_view_parameters() -> None:
+    from vjgan.motion.view import view_param_specs
+
+    preset = load_preset("stylegan3")
+    assert {r.target for r in preset.motion.routes} >= {"spin", "glide", "rotation"}
+    assert set(preset.params) <= {s.name for s in view_param_specs()}

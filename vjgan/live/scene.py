@@ -41,7 +41,11 @@ def pick_device(requested: str | None = None) -> torch.device:
 
 
 class GeneratorBackend:
-    """w+ and noise gains in, a uint8 RGBA frame (numpy, host memory) out, at a chosen exit point."""
+    """w+ and noise gains (and, for StyleGAN3, the input transform) in, a uint8 RGBA frame (numpy,
+    host memory) out, at a chosen exit point.
+
+    `levels` are the network's exit points, full resolution first; StyleGAN3 has only its full
+    image, so the frame budget never steps down and the display cross-fades instead."""
 
     def __init__(self, G: Generator, device: torch.device) -> None:
         self.device = device
@@ -55,13 +59,16 @@ class GeneratorBackend:
             self.fast, self.accuracy = FastSynthesis(G, device, "fp32"), []
         self.levels = [r for r in reversed(self.fast.exit_resolutions())]  # full resolution first
         self.num_layers = self.fast.num_layers
+        self.has_transform = self.fast.has_transform
         self._host: dict[int, torch.Tensor] = {}
 
     @torch.no_grad()
-    def frame(self, ws: np.ndarray, noise_gains: np.ndarray, exit_resolution: int) -> np.ndarray:
+    def frame(self, ws: np.ndarray, noise_gains: np.ndarray, exit_resolution: int,
+              transform: np.ndarray | None = None) -> np.ndarray:
         self.fast.set_noise_gains(torch.from_numpy(np.ascontiguousarray(noise_gains, dtype=np.float32)))
         w = torch.from_numpy(np.ascontiguousarray(ws, dtype=np.float32))[None].to(self.device, non_blocking=True)
-        pixels = self.fast.frame(w, exit_resolution=exit_resolution)
+        m = torch.from_numpy(np.ascontiguousarray(transform, dtype=np.float32)) if transform is not None else None
+        pixels = self.fast.frame(w, exit_resolution=exit_resolution, transform=m)
         if self.device.type == "cpu":
             return pixels.numpy()
         host = self._host.get(exit_resolution)
@@ -105,7 +112,7 @@ def build_scene(model: str | Path | Generator, motion: MotionConfig, device: tor
         frames.append(load_w_file(path, G.w_dim)[None])
     keyframes = np.concatenate(frames)
     backend = GeneratorBackend(G, device)
-    engine = LatentEngine(space, keyframes, G.num_ws, backend.num_layers, motion)
+    engine = LatentEngine(space, keyframes, G.num_ws, backend.num_layers, motion, transformable=backend.has_transform)
     return Scene(name or Path(model_path).stem, model_path, G, backend, space, engine, time.perf_counter() - t0)
 
 

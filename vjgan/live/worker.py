@@ -119,7 +119,7 @@ class FrameWorker(threading.Thread):
             t1 = self._clock()
             resolution = self.budget.resolution
             try:
-                pixels = self._scene.backend.frame(motion.ws, motion.noise_gains, resolution)
+                pixels = self._scene.backend.frame(motion.ws, motion.noise_gains, resolution, motion.transform)
                 pixels = self._blend_outgoing(pixels, t, dt, features, values, resolution, onset_times)
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
@@ -171,9 +171,10 @@ class FrameWorker(threading.Thread):
         if mix >= 1.0:
             self._outgoing = None
             return pixels
-        old_res = min(resolution, old.backend.levels[0])
+        # The outgoing scene's largest exit point that fits (a StyleGAN3 network has only its full size).
+        old_res = max((r for r in old.backend.levels if r <= resolution), default=old.backend.levels[-1])
         motion = old.engine.step(t, dt, features, values, onset_times)
-        previous = old.backend.frame(motion.ws, motion.noise_gains, old_res)
+        previous = old.backend.frame(motion.ws, motion.noise_gains, old_res, motion.transform)
         if previous.shape != pixels.shape:
             previous = _resize_nearest(previous, pixels.shape[0])
         return (previous.astype(np.float32) * (1.0 - mix) + pixels.astype(np.float32) * mix).astype(np.uint8)

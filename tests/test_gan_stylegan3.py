@@ -66,6 +66,26 @@ def test_transform_turns_the_picture_and_leaves_no_state(net) -> None:
             G.synthesis(ws, transform=torch.eye(2))
 
 
+def test_the_view_moves_the_picture_as_documented() -> None:
+    """T is translation-equivariant, R rotation-equivariant: a view transform moves the picture
+    itself, +x to the right, +y downward, a positive angle counter-clockwise."""
+    def mismatch(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a - b).abs().mean() / a.abs().mean())
+
+    for name in ("sg3t_64px", "sg3r_64px"):
+        G = load_generator(CONFORMANCE / f"{name}.pkl")
+        ws = torch.from_numpy(np.load(CONFORMANCE / f"{name}_reference.npz")["ws_psi07"][:1])
+        with torch.no_grad():
+            still = G.synthesis(ws)
+            right = G.synthesis(ws, transform=view_transform(0.0, (0.25, 0.0)))  # a quarter width: 16 px
+            down = G.synthesis(ws, transform=view_transform(0.0, (0.0, 0.25)))
+            turned = G.synthesis(ws, transform=view_transform(90.0))
+        assert mismatch(still[..., :, :-16], right[..., :, 16:]) < 0.01
+        assert mismatch(still[..., :-16, :], down[..., 16:, :]) < 0.01
+        if name == "sg3r_64px":
+            assert mismatch(torch.rot90(still, 1, (2, 3)), turned) < 1e-4  # exact on the sampling grid
+
+
 def test_interface_shared_with_stylegan2(net) -> None:
     _, _, _, G, ref = net
     ws = torch.from_numpy(ref["ws_psi07"])

@@ -36,10 +36,10 @@ GLIDE_LIMIT_WIDTHS = 256.0
 def view_param_specs() -> list[ParamSpec]:
     """The live parameters of the view (registered only for networks with an input transform)."""
     return [
-        ParamSpec("rotation", 0.0, -180.0, 180.0, 0.2, "turn of the picture (degrees)", "view"),
+        ParamSpec("rotation", 0.0, -180.0, 180.0, 0.2, "turn of the picture (degrees, counter-clockwise)", "view"),
         ParamSpec("rotation.speed", 0.0, -180.0, 180.0, 0.3, "continuous turn (degrees per second)", "view"),
-        ParamSpec("translation.x", 0.0, -1.0, 1.0, 0.2, "sideways offset (image widths)", "view"),
-        ParamSpec("translation.y", 0.0, -1.0, 1.0, 0.2, "upward offset (image widths)", "view"),
+        ParamSpec("translation.x", 0.0, -1.0, 1.0, 0.2, "offset to the right (image widths)", "view"),
+        ParamSpec("translation.y", 0.0, -1.0, 1.0, 0.2, "offset downward (image widths)", "view"),
         ParamSpec("glide.speed", 0.0, 0.0, 2.0, 0.3, "continuous travel (image widths per second)", "view"),
         ParamSpec("glide.direction", 0.0, -180.0, 180.0, 0.3, "direction of travel and of translation pushes (degrees)", "view"),
     ]

@@ -11,8 +11,8 @@ import torch
 from nvidia_layout import nvidia_pickle
 from vjgan.gan import safe_pickle
 from vjgan.gan.load import _flatten_module, load_generator, read_checkpoint
-from vjgan.gan.resample import (downsample_strided, filtered_lrelu_fast, filtered_lrelu_reference,
-                                resample_reference, upsample_strided)
+from vjgan.gan.resample import (FilteredLReLU, downsample_strided, filtered_lrelu_reference, height_kernel,
+                                resample_reference, upsample_strided, width_kernel)
 from vjgan.gan.stylegan3 import StyleGAN3Config, design_lowpass, view_transform
 
 CONFORMANCE = Path(__file__).parent / "data" / "conformance"
@@ -191,8 +191,10 @@ def test_strided_upsampling_equals_zero_insertion_and_filtering(up: int, taps: i
     ref = resample_reference(x, None, up=up, padding=(pad[0], pad[1], 0, 0))
     ref = torch.nn.functional.conv2d(ref, f.flip(0).reshape(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3)
     ref = ref[:, :, ::up]  # keep only the rows holding input samples: a width-only up-sampling
-    got = upsample_strided(x, f, up, pad, dim=-1)
+    got = upsample_strided(x, width_kernel(f, 3), up, pad)
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    along_height = upsample_strided(x.transpose(2, 3), height_kernel(f, 3), up, pad)
+    torch.testing.assert_close(along_height, ref.transpose(2, 3), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("radial", [False, True])
@@ -200,7 +202,9 @@ def test_strided_downsampling_equals_filter_then_decimate(radial: bool) -> None:
     g = torch.Generator().manual_seed(3)
     x = torch.randn(2, 4, 40, 34, generator=g)
     f = torch.randn(12, 12, generator=g) if radial else torch.randn(12, generator=g)
-    torch.testing.assert_close(downsample_strided(x, f, 2), resample_reference(x, f, down=2), atol=1e-4, rtol=1e-5)
+    kernels = ((f.flip([0, 1])[None, None].repeat(4, 1, 1, 1),) if radial
+               else (width_kernel(f.flip(0), 4), height_kernel(f.flip(0), 4)))
+    torch.testing.assert_close(downsample_strided(x, kernels, 2), resample_reference(x, f, down=2), atol=1e-4, rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["sg3t_64px", "sg3r_64px"])
@@ -215,8 +219,8 @@ def test_fast_filtered_lrelu_equals_reference_on_every_layer(name: str) -> None:
         bias = torch.randn(geo.out_channels, generator=g)
         ref = filtered_lrelu_reference(x, bias, layer.up_filter, layer.down_filter, up=geo.up, down=geo.down,
                                        padding=geo.padding, clamp=256.0)
-        up_taps = layer.up_filter * geo.up * 2**0.25  # the up-sampling gain and √2 folded into the taps
-        got = filtered_lrelu_fast(x + bias[:, None, None], up_taps, layer.down_filter, up=geo.up, down=geo.down,
-                                  padding=geo.padding, clamp=256.0)
+        fast = FilteredLReLU.prepare(layer.up_filter, layer.down_filter, geo.out_channels, up=geo.up, down=geo.down,
+                                     padding=geo.padding, clamp=256.0)
+        got = fast(x + bias[:, None, None])
         assert got.shape == ref.shape == (2, geo.out_channels, geo.out_size, geo.out_size)
         torch.testing.assert_close(got, ref, atol=1e-3, rtol=1e-4)

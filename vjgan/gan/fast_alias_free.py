@@ -5,10 +5,10 @@ FastSynthesis (fast.py) walks the network's synthesis plan and hands the StyleGA
 * the Fourier input keeps its frequencies, phases and sample positions on the device; the
   transform comes from a device buffer, so it changes between CUDA-graph replays;
 * an alias-free layer folds the style, demodulation and input gain into the convolution weights
-  at batch 1 (or into one per-channel scale for batches) and its bias into the convolution, folds
-  the up-sampling gain and the leaky ReLU's √2 into the up-sampling taps, and resamples with the
-  polyphase / strided forms of resample.py (no multiplication by an inserted zero, no computed
-  sample thrown away);
+  at batch 1 (or into one per-channel scale for batches) and its bias into the convolution, and
+  runs its nonlinearity as resample.FilteredLReLU: depthwise kernels made once, the up-sampling
+  gain and the leaky ReLU's √2 folded into them, no multiplication by an inserted zero and no
+  computed sample thrown away;
 * the ToRGB layer carries the output scale in its weights, bias and clamp.
 
 The CPU runs the same prepared maths in fp32; tests hold it to the reference network.
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .plan import LayerStep, activation_clamp
-from .resample import filtered_lrelu_fast
+from .resample import FilteredLReLU
 from .stylegan3 import AliasFreeLayer, FourierFeatures
 
 
@@ -51,13 +51,8 @@ class AliasFreeStep:
     weight_sq: torch.Tensor  # [C_out, C_in] fp32, Σ over the kernel of weight², for demodulation
     bias: torch.Tensor  # [C_out] compute dtype
     input_gain: float  # 1/√(tracked mean square of the input)
-    up_taps: torch.Tensor  # [T] × up × 2^¼: the zero-insertion gain and √2 of the leaky ReLU
-    down_filter: torch.Tensor  # [T] or [T, T]
-    up: int
-    down: int
-    padding: tuple[int, int, int, int]
+    nonlinearity: FilteredLReLU  # its kernels carry the zero-insertion gain and the √2
     conv_padding: int
-    clamp: float | None
     modulate_weights: bool  # batch 1: fold styles into the (smaller) weights
 
 
@@ -100,10 +95,10 @@ def prepare_alias_free(step: LayerStep, module: AliasFreeLayer, dtype: torch.dty
         weight_sq=weight.square().sum(dim=[2, 3]).to(device),
         bias=module.bias.detach().to(device, dtype),
         input_gain=float(module.magnitude_ema.detach().float().rsqrt()),
-        up_taps=(module.up_filter.detach().float() * g.up * 2**0.25).to(device, dtype),
-        down_filter=module.down_filter.detach().to(device, dtype),
-        up=g.up, down=g.down, padding=g.padding, conv_padding=g.conv_kernel - 1,
-        clamp=activation_clamp(module.conv_clamp, dtype),
+        nonlinearity=FilteredLReLU.prepare(module.up_filter, module.down_filter, g.out_channels, up=g.up, down=g.down,
+                                           padding=g.padding, clamp=activation_clamp(module.conv_clamp, dtype),
+                                           dtype=dtype, device=device),
+        conv_padding=g.conv_kernel - 1,
         modulate_weights=weight.numel() <= g.in_channels * in_size * in_size,
     )
 
@@ -165,8 +160,7 @@ def alias_free_layer(layer: AliasFreeStep, x: torch.Tensor, ws: torch.Tensor) ->
             s, d = s / s_max, d * s_max
         y = F.conv2d(x * s.to(dtype)[:, :, None, None], layer.weight, padding=layer.conv_padding)
         y = torch.addcmul(layer.bias[None, :, None, None], y, d.to(dtype)[:, :, None, None])
-    return filtered_lrelu_fast(y, layer.up_taps, layer.down_filter, up=layer.up, down=layer.down,
-                               padding=layer.padding, clamp=layer.clamp)
+    return layer.nonlinearity(y)
 
 
 def image_layer(layer: ImageStep, x: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:

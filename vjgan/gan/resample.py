@@ -8,7 +8,7 @@ filter), applies the leaky ReLU there, and low-pass filters and decimates back d
 Two forms of the same maths:
 * `resample_reference` / `filtered_lrelu_reference`: literally as described (insert zeros, pad,
   filter, keep every n-th sample); the StyleGAN3 reference network uses them.
-* `upsample_strided` / `downsample_strided` / `filtered_lrelu_fast`: the fast path's form, which
+* `upsample_strided` / `downsample_strided` / `FilteredLReLU`: the fast path's form, which
   never multiplies an inserted zero nor computes a sample it then drops: up-sampling is a
   stride-`up` transposed convolution (each output phase reads only real samples: the polyphase
   decomposition), down-sampling a strided convolution (only kept samples are computed), each as
@@ -21,6 +21,7 @@ Filters are 1-D (separable: applied along both axes) or 2-D (radially symmetric,
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -94,46 +95,78 @@ def _fit(x: torch.Tensor, dim: int, start: int, length: int) -> torch.Tensor:
     return F.pad(x, pad)
 
 
-def upsample_strided(x: torch.Tensor, taps: torch.Tensor, up: int, pad: tuple[int, int], dim: int) -> torch.Tensor:
-    """Along one spatial axis (dim −1: width, −2: height): zero insertion, padding and a 1-D filter.
+def width_kernel(taps: torch.Tensor, channels: int) -> torch.Tensor:
+    """Depthwise conv weights [C, 1, 1, T] that apply 1-D `taps` along the width."""
+    return taps.reshape(1, 1, 1, -1).repeat(channels, 1, 1, 1).contiguous()
+
+
+def height_kernel(taps: torch.Tensor, channels: int) -> torch.Tensor:
+    """Depthwise conv weights [C, 1, T, 1] that apply 1-D `taps` along the height."""
+    return taps.reshape(1, 1, -1, 1).repeat(channels, 1, 1, 1).contiguous()
+
+
+def upsample_strided(x: torch.Tensor, kernel: torch.Tensor, up: int, pad: tuple[int, int]) -> torch.Tensor:
+    """Zero insertion, padding and a 1-D filter along the axis of `kernel` (width_kernel or height_kernel).
 
     A stride-`up` transposed convolution writes each input sample's taps into the output: zero
     insertion followed by convolution, with each output phase computed from the real samples
     only (the polyphase decomposition, done by the convolution library). The result is shifted
-    and cut to the padded length. `taps` [T] already carries any gain; symmetric or not, it is
-    applied as a convolution, like resample_reference."""
-    c = x.shape[1]
-    t = taps.numel()
+    and cut to the padded length. The taps carry any gain; symmetric or not, they are applied as
+    a convolution, like resample_reference."""
+    width = kernel.shape[-2] == 1
+    dim = -1 if width else -2
+    t = kernel.shape[-1] if width else kernel.shape[-2]
     length = x.shape[dim] * up + pad[0] + pad[1] - t + 1
-    shape = (1, t) if dim in (-1, 3) else (t, 1)
-    stride = (1, up) if dim in (-1, 3) else (up, 1)
-    k = taps.to(x.dtype).reshape(1, 1, *shape).expand(c, 1, *shape)
-    y = F.conv_transpose2d(x, k, stride=stride, groups=c)
+    y = F.conv_transpose2d(x, kernel, stride=(1, up) if width else (up, 1), groups=x.shape[1])
     # y[j] = Σ_i x[i]·taps[j − i·up]; the padded, filtered signal's sample m is y[m + T − 1 − pad_before].
     return _fit(y, dim, t - 1 - pad[0], length)
 
 
-def downsample_strided(x: torch.Tensor, filt: torch.Tensor, down: int) -> torch.Tensor:
-    """Filter and keep every down-th sample, computing only the kept ones (1-D taps on both axes, or 2-D)."""
-    c = x.shape[1]
-    f = filt.to(x.dtype)
-    if f.ndim == 2:
-        k = f.flip([0, 1])[None, None].expand(c, 1, -1, -1)
-        return F.conv2d(x, k, stride=down, groups=c)
-    t = f.numel()
-    f = f.flip(0)
-    x = F.conv2d(x, f.reshape(1, 1, 1, t).expand(c, 1, 1, t), stride=(1, down), groups=c)
-    return F.conv2d(x, f.reshape(1, 1, t, 1).expand(c, 1, t, 1), stride=(down, 1), groups=c)
+def downsample_strided(x: torch.Tensor, kernels: tuple[torch.Tensor, ...], down: int) -> torch.Tensor:
+    """Filter and keep every down-th sample, computing only the kept ones. `kernels`: depthwise
+    correlation weights, one [C, 1, T, T] for a 2-D filter or a width and a height kernel."""
+    for k in kernels:
+        stride = (down, down) if k.shape[-1] == k.shape[-2] else ((1, down) if k.shape[-2] == 1 else (down, 1))
+        x = F.conv2d(x, k, stride=stride, groups=x.shape[1])
+    return x
 
 
-def filtered_lrelu_fast(x: torch.Tensor, up_taps: torch.Tensor, down_filter: torch.Tensor, *, up: int, down: int,
-                        padding: Padding, clamp: float | None = None) -> torch.Tensor:
-    """filtered_lrelu_reference after its bias, with every gain folded into `up_taps` (a 1-D filter
-    × up × 2^¼ per axis carries up² and √2): up-sample per axis, leaky ReLU and clamp in place,
-    then filter and decimate."""
-    x = upsample_strided(x, up_taps, up, (padding[0], padding[1]), dim=-1)
-    x = upsample_strided(x, up_taps, up, (padding[2], padding[3]), dim=-2)
-    x = F.leaky_relu_(x, LRELU_SLOPE)
-    if clamp is not None:
-        x = x.clamp_(-clamp, clamp)
-    return downsample_strided(x, down_filter, down)
+@dataclass(frozen=True)
+class FilteredLReLU:
+    """StyleGAN3's nonlinearity prepared for one layer: depthwise kernels made once, reused per frame."""
+
+    up_width: torch.Tensor  # [C, 1, 1, T]: taps × up × 2^¼, carrying the zero-insertion gain and √2
+    up_height: torch.Tensor  # [C, 1, T, 1]
+    down_kernels: tuple[torch.Tensor, ...]  # flipped down filter: one 2-D kernel or width and height
+    up: int
+    down: int
+    padding: Padding
+    clamp: float | None
+
+    @classmethod
+    def prepare(cls, up_filter: torch.Tensor, down_filter: torch.Tensor, channels: int, *, up: int, down: int,
+                padding: Padding, clamp: float | None, gain: float = LRELU_GAIN,
+                dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> "FilteredLReLU":
+        taps = up_filter.detach().float() * (up * math.sqrt(gain))  # up² and the gain, split over two axes
+        f = down_filter.detach().float()
+        if f.ndim == 2:
+            down_kernels = (f.flip([0, 1])[None, None].repeat(channels, 1, 1, 1).contiguous(),)
+        else:
+            down_kernels = (width_kernel(f.flip(0), channels), height_kernel(f.flip(0), channels))
+
+        def put(k: torch.Tensor) -> torch.Tensor:
+            return k.to(device, dtype)
+
+        return cls(put(width_kernel(taps, channels)), put(height_kernel(taps, channels)),
+                   tuple(put(k) for k in down_kernels), up, down, padding, clamp)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """filtered_lrelu_reference after its bias: up-sample per axis, leaky ReLU and clamp in
+        place, then filter and decimate."""
+        p = self.padding
+        x = upsample_strided(x, self.up_width, self.up, (p[0], p[1]))
+        x = upsample_strided(x, self.up_height, self.up, (p[2], p[3]))
+        x = F.leaky_relu_(x, LRELU_SLOPE)
+        if self.clamp is not None:
+            x = x.clamp_(-self.clamp, self.clamp)
+        return downsample_strided(x, self.down_kernels, self.down)

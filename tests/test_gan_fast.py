@@ -103,6 +103,18 @@ def test_stylegan3_frames_take_a_transform_per_frame_and_keep_no_state_on_cpu() 
         sg2.frame(torch.zeros(1, sg2.num_ws, sg2.w_dim), transform=turn)
 
 
+@pytest.mark.parametrize("name", ["sg3t_64px.pkl", "sg3r_64px.pkl"])
+@pytest.mark.parametrize("precision", ["fp16-all", "fp16-nvidia"])
+def test_stylegan3_half_precision_maths_within_tolerance_on_cpu(name: str, precision: str) -> None:
+    """The fp16 path's maths (scaling, clamps, folded gains) against fp32, run on the CPU; the GPU
+    run of the same check is test_fp16_accuracy_on_conformance_networks."""
+    G = load_generator(CONFORMANCE / name)
+    fast = FastSynthesis(G, "cpu", precision, half_on_cpu=True)
+    assert {layer.dtype for layer in fast.layers if hasattr(layer, "dtype")} >= {torch.float16}
+    report = measure_accuracy(G, fast, samples=2)
+    assert report.ok, report  # the StyleGAN2 tolerance: mean ≤ 0.01, 99.9th percentile ≤ 0.1
+
+
 def _rgba(img: torch.Tensor) -> torch.Tensor:
     return ((img[0].clamp(-1, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)).permute(1, 2, 0)
 

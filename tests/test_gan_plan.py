@@ -59,6 +59,8 @@ def test_one_fp16_rule() -> None:
     assert step_dtype(high, "fp32", "cuda") == torch.float32
     with pytest.raises(ValueError, match="precision"):
         step_dtype(high, "fp8", "cuda")
+    assert step_dtype(low, "fp16-all", "cpu", half_on_cpu=True) == torch.float16  # tests only
+    assert step_dtype(low, "fp16-nvidia", "cpu", half_on_cpu=True) == torch.float32
     assert activation_clamp(None, torch.float16) == FP16_CLAMP
     assert activation_clamp(None, torch.float32) is None
     assert activation_clamp(100.0, torch.float16) == 100.0

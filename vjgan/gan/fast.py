@@ -157,9 +157,10 @@ class FastSynthesis:
     """
 
     def __init__(self, G: Generator, device: str | torch.device = "cuda", precision: Precision = "fp16-all",
-                 use_graphs: bool | None = None, channels_last: bool = True) -> None:
+                 use_graphs: bool | None = None, channels_last: bool = True, half_on_cpu: bool = False) -> None:
         self.device = torch.device(device)
-        if self.device.type != "cuda" and precision != "fp32":
+        self.half_on_cpu = half_on_cpu  # tests check the fp16 maths without a GPU; shows never do
+        if self.device.type != "cuda" and precision != "fp32" and not half_on_cpu:
             precision = "fp32"  # half precision convolutions are slow or missing off CUDA
         self.precision: Precision = precision
         self.cfg = G.config
@@ -189,7 +190,7 @@ class FastSynthesis:
         dev = self.device
         for step in self.plan.steps:
             module = G.synthesis.get_submodule(step.module)
-            dtype = step_dtype(step, self.precision, dev)
+            dtype = step_dtype(step, self.precision, dev, half_on_cpu=self.half_on_cpu)
             if step.kind == "const":
                 prepared.append(_Const(step, module.const.detach().to(dev, dtype)[None]))
             elif step.kind == "conv":

@@ -83,12 +83,14 @@ class SynthesisPlan:
         raise ValueError(f"exit_resolution must be one of {self.exit_resolutions}, got {exit_resolution}")
 
 
-def step_dtype(step: LayerStep, precision: Precision, device: torch.device | str) -> torch.dtype:
+def step_dtype(step: LayerStep, precision: Precision, device: torch.device | str, *,
+               half_on_cpu: bool = False) -> torch.dtype:
     """The one fp16 rule: half precision only on CUDA, for every step ("fp16-all") or for the
-    steps NVIDIA's policy runs in fp16 ("fp16-nvidia"); float32 otherwise."""
+    steps NVIDIA's policy runs in fp16 ("fp16-nvidia"); float32 otherwise. `half_on_cpu` lets a
+    test check the half-precision maths on a machine without a GPU (slow, never for a show)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if torch.device(device).type != "cuda" or precision == "fp32":
+    if (torch.device(device).type != "cuda" and not half_on_cpu) or precision == "fp32":
         return torch.float32
     if precision == "fp16-all" or step.fp16:
         return torch.float16

@@ -2,9 +2,8 @@
 
 Supported: vjgan's own .safetensors; stylegan2-ada-pytorch pickles (protocols 2–5, numpy 1.x and
 2.x names); StyleGAN2 and StyleGAN3 (configs T and R) networks pickled by the stylegan3
-repository; NVIDIA's TensorFlow
-StyleGAN2 release pickles (converted on load); rosinality `.pt` files (inference and training
-checkpoints). Pickles go through vjgan.gan.safe_pickle (no code runs); torch zip files through
+repository; NVIDIA's TensorFlow StyleGAN2 release pickles (converted on load); rosinality `.pt`
+files (inference and training checkpoints). Pickles go through vjgan.gan.safe_pickle (no code runs); torch zip files through
 `torch.load(weights_only=True)`. Every failure becomes a ModelLoadError with one line naming the
 file and the reason.
 """

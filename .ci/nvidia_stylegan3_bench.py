@@ -58,6 +58,32 @@ def graph_of(fn):
 
 
 @torch.no_grad()
+def bench_kind(kind: str, res: int, iters: int, device: torch.device) -> None:
+    torch.manual_seed(0)
+    G = nvidia_generator(kind, res).eval().requires_grad_(False)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"nvidia-{kind}.pkl"
+        path.write_bytes(pickle.dumps(copy.deepcopy(G).cpu()))
+        ours = load_generator(path).to(device)
+    G = G.to(device)
+    ws = G.mapping(torch.randn(1, 512, device=device), None)
+    print(f"StyleGAN3-{kind.upper()} {res}²:")
+    ref_nvidia = G.synthesis(ws, force_fp32=True)
+    ref_ours = ours.synthesis(ws)
+    err = (ref_nvidia - ref_ours).abs().max().item()
+    print(f"  fp32 pictures, max |NVIDIA − vjgan| = {err:.3g} (max |NVIDIA| {ref_nvidia.abs().max().item():.3g})")
+    rows = [("NVIDIA eager (its fp16 policy)", time_fn(lambda: G.synthesis(ws), device, iters=max(3, iters // 5)))]
+    graph = graph_of(lambda: G.synthesis(ws))
+    if graph is not None:
+        rows.append(("NVIDIA, one CUDA graph", time_fn(graph.replay, device, iters=iters)))
+    fast, reports = choose_precision(ours, device)
+    for r in reports:
+        print(f"  vjgan accuracy {r.precision:<12} mean {r.mean_abs:.2e}  p99.9 {r.p999_abs:.2e}  {'ok' if r.ok else 'over tolerance'}")
+    rows.append((f"vjgan fast {fast.precision}, graph", time_fn(lambda: fast.frame(ws), device, iters=iters)))
+    for label, ms in rows:
+        print(f"  {label:<34} {ms:8.3f} ms  {1000 / ms:7.1f} fps")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("checkout", nargs="?", default=str(ROOT / ".nvidia" / "stylegan3"))
@@ -78,30 +104,7 @@ def main() -> int:
     plugin = filtered_lrelu._init()
     print(f"  NVIDIA filtered_lrelu: {'its CUDA plugin' if plugin else 'its reference ops (the plugin did not build)'}")
     for kind in ("t", "r"):
-        torch.manual_seed(0)
-        G = nvidia_generator(kind, args.res).eval().requires_grad_(False)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"nvidia-{kind}.pkl"
-            path.write_bytes(pickle.dumps(copy.deepcopy(G).cpu()))
-            ours = load_generator(path).to(device)
-        G = G.to(device)
-        ws = G.mapping(torch.randn(1, 512, device=device), None)
-        print(f"StyleGAN3-{kind.upper()} {args.res}²:")
-        ref_nvidia = G.synthesis(ws, force_fp32=True)
-        ref_ours = ours.synthesis(ws)
-        err = (ref_nvidia - ref_ours).abs().max().item()
-        print(f"  fp32 pictures, max |NVIDIA − vjgan| = {err:.3g} (max |NVIDIA| {ref_nvidia.abs().max().item():.3g})")
-        rows = [("NVIDIA eager (its fp16 policy)", time_fn(lambda: G.synthesis(ws), device, iters=max(3, args.iters // 5)))]
-        graph = graph_of(lambda: G.synthesis(ws))
-        if graph is not None:
-            rows.append(("NVIDIA, one CUDA graph", time_fn(graph.replay, device, iters=args.iters)))
-        fast, reports = choose_precision(ours, device)
-        for r in reports:
-            print(f"  vjgan accuracy {r.precision:<12} mean {r.mean_abs:.2e}  p99.9 {r.p999_abs:.2e}  {'ok' if r.ok else 'over tolerance'}")
-        rows.append((f"vjgan fast {fast.precision}, graph", time_fn(lambda: fast.frame(ws), device, iters=args.iters)))
-        for label, ms in rows:
-            print(f"  {label:<34} {ms:8.3f} ms  {1000 / ms:7.1f} fps")
-        del G, ours, fast
+        bench_kind(kind, args.res, args.iters, device)
         torch.cuda.empty_cache()
     return 0
 

@@ -10,7 +10,7 @@ import torch
 
 from nvidia_layout import nvidia_pickle
 from vjgan.gan import safe_pickle
-from vjgan.gan.load import _flatten_module, load_generator, read_checkpoint
+from vjgan.gan.load import _flatten_module, load_generator
 from vjgan.gan.resample import (FilteredLReLU, downsample_strided, filtered_lrelu_reference, height_kernel,
                                 resample_reference, upsample_strided, width_kernel)
 from vjgan.gan.stylegan3 import StyleGAN3Config, design_lowpass, view_transform

@@ -252,7 +252,7 @@ def test_beat_turns_the_picture_and_bass_pushes_the_glide(G, space) -> None:
         angles = []
         for i in range(4 * fps):  # eight beats
             t = i / fps
-            out = engine.step(t, 1 / fps, features_at(t, bass=bass, bpm=bpm), values)
+            engine.step(t, 1 / fps, features_at(t, bass=bass, bpm=bpm), values)
             angles.append(engine.view.angle_deg)
         travelled[bass] = math.hypot(engine.view.travelled_x, engine.view.travelled_y)
         per_beat = np.diff(np.array(angles)[::fps // 2])  # angle gained over each beat

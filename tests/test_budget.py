@@ -47,3 +47,12 @@ def test_out_of_memory_steps_down_and_never_returns() -> None:
     run(budget, lambda r: 0.001, 10.0)
     assert budget.resolution == 128
     assert budget.out_of_memory() and not budget.out_of_memory()
+
+
+def test_a_network_without_early_exits_has_one_level_and_never_steps() -> None:
+    # StyleGAN3: only the full picture exists; the display cross-fades instead.
+    budget = FrameBudget([1024], BudgetPolicy(min_fps=24))
+    run(budget, lambda r: 0.2, 5.0)
+    assert budget.levels == [1024] and budget.resolution == 1024 and budget.step == 0
+    assert budget.costs[0] > BudgetPolicy().budget_s  # measured, shown on the HUD
+    assert not budget.out_of_memory()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,7 +17,8 @@ from vjgan.gan.fast import (FastSynthesis, choose_precision, measure_accuracy, p
 from vjgan.gan.load import load_generator
 
 CONFORMANCE = Path(__file__).parent / "data" / "conformance"
-NETS = ["sg2ada_64px.pkl", "sg2ada_64px_tf.pkl", "sg2ada_64px_rosinality.pt", "sg2ada_cond_32px.pkl", "sg3repo_sg2_32px.pkl"]
+NETS = ["sg2ada_64px.pkl", "sg2ada_64px_tf.pkl", "sg2ada_64px_rosinality.pt", "sg2ada_cond_32px.pkl", "sg3repo_sg2_32px.pkl",
+        "sg3t_64px.pkl", "sg3r_64px.pkl"]
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
@@ -75,6 +77,46 @@ def test_frame_outputs_rgba_and_honours_controls_on_cpu() -> None:
         fast.set_noise_gains([1.0])
     with pytest.raises(ValueError):
         fast.frame(ws, exit_resolution=12)
+
+
+def test_stylegan3_frames_take_a_transform_per_frame_and_keep_no_state_on_cpu() -> None:
+    ref = np.load(CONFORMANCE / "sg3r_64px_reference.npz")
+    G = load_generator(CONFORMANCE / "sg3r_64px.pkl")
+    fast = FastSynthesis(G, "cpu")
+    assert fast.has_transform and fast.exit_resolutions() == [64] and fast.num_layers == 0
+    ws = torch.from_numpy(ref["ws_psi07"][:2])
+    turn = torch.from_numpy(ref["transform"])
+    with torch.no_grad():
+        expected_turned = G.synthesis(ws[:1], transform=turn)
+        expected_plain = G.synthesis(ws[:1])
+    assert (fast.frame(ws[:1], transform=turn)[..., :3].int() - _rgba(expected_turned).int()).abs().max() <= 1
+    assert (fast.frame(ws[:1])[..., :3].int() - _rgba(expected_plain).int()).abs().max() <= 1
+    both = fast.frames(ws, transform=torch.stack([turn, torch.eye(3)]))
+    assert (both[0, ..., :3].int() - _rgba(expected_turned).int()).abs().max() <= 1
+    with torch.no_grad():
+        assert (both[1, ..., :3].int() - _rgba(G.synthesis(ws[1:])).int()).abs().max() <= 1
+    with pytest.raises(ValueError, match="transform"):
+        fast.frame(ws[:1], transform=torch.eye(4))
+    sg2 = FastSynthesis(load_generator(CONFORMANCE / "sg3repo_sg2_32px.pkl"), "cpu")
+    assert not sg2.has_transform
+    with pytest.raises(ValueError, match="no input transform"):
+        sg2.frame(torch.zeros(1, sg2.num_ws, sg2.w_dim), transform=turn)
+
+
+@pytest.mark.parametrize("name", ["sg3t_64px.pkl", "sg3r_64px.pkl"])
+@pytest.mark.parametrize("precision", ["fp16-all", "fp16-nvidia"])
+def test_stylegan3_half_precision_maths_within_tolerance_on_cpu(name: str, precision: str) -> None:
+    """The fp16 path's maths (scaling, clamps, folded gains) against fp32, run on the CPU; the GPU
+    run of the same check is test_fp16_accuracy_on_conformance_networks."""
+    G = load_generator(CONFORMANCE / name)
+    fast = FastSynthesis(G, "cpu", precision, half_on_cpu=True)
+    assert {layer.dtype for layer in fast.layers if hasattr(layer, "dtype")} >= {torch.float16}
+    report = measure_accuracy(G, fast, samples=2)
+    assert report.ok, report  # the StyleGAN2 tolerance: mean ≤ 0.01, 99.9th percentile ≤ 0.1
+
+
+def _rgba(img: torch.Tensor) -> torch.Tensor:
+    return ((img[0].clamp(-1, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)).permute(1, 2, 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,6 +181,30 @@ def test_graph_replay_matches_eager_and_controls_change_without_recapture() -> N
     ref_small = G.synthesis(ws[:1], exit_resolution=32)
     got_small = small[..., :3].permute(2, 0, 1).float().sub(128).div(127.5)
     assert (got_small - ref_small[0].clamp(-1, 1)).abs().mean() < 0.02
+
+
+@cuda
+@pytest.mark.parametrize("name", ["sg3t_64px", "sg3r_64px"])
+def test_stylegan3_graph_replays_follow_the_transform_without_recapture(name: str) -> None:
+    ref = np.load(CONFORMANCE / f"{name}_reference.npz")
+    G = load_generator(CONFORMANCE / f"{name}.pkl").cuda()
+    fast, _ = choose_precision(G, "cuda")
+    ws = torch.from_numpy(ref["ws_psi07"][:1]).cuda()
+    turn = torch.from_numpy(ref["transform"])
+    plain = fast.frame(ws).clone()
+    graphs = dict(fast._graphs)
+    turned = fast.frame(ws, transform=turn).clone()
+    assert fast._graphs == graphs and not torch.equal(plain, turned)
+    expected = torch.from_numpy(ref["img_psi07_transformed"][:1]).cuda()
+    got = turned[..., :3].permute(2, 0, 1).float().sub(128).div(127.5)
+    assert (got - expected[0].clamp(-1, 1)).abs().mean() < 0.02
+    assert torch.equal(fast.frame(ws), plain)  # the transform was this frame's only
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    for _ in range(10):
+        fast.frame(ws, transform=turn)
+    torch.cuda.synchronize()
+    assert torch.cuda.memory_allocated() == before
 
 
 @cuda

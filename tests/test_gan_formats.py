@@ -13,11 +13,12 @@ import torch
 from vjgan.gan.load import load_generator
 from vjgan.gan.networks import Generator, GeneratorConfig
 from vjgan.gan.own_format import save_generator
+from vjgan.gan.stylegan3 import StyleGAN3Config
 
 CONFORMANCE = Path(__file__).parent / "data" / "conformance"
 SOURCES = [
     "sg2ada_64px.pkl", "sg2ada_64px_protocol3.pkl", "sg2ada_64px_tf.pkl", "sg2ada_64px_rosinality.pt",
-    "sg2ada_64px_rosinality_train.pt", "sg2ada_cond_32px.pkl", "sg3repo_sg2_32px.pkl",
+    "sg2ada_64px_rosinality_train.pt", "sg2ada_cond_32px.pkl", "sg3repo_sg2_32px.pkl", "sg3t_64px.pkl", "sg3r_64px.pkl",
 ]
 
 
@@ -48,7 +49,7 @@ def test_convert_then_info_gives_same_images(source: str, tmp_path: Path) -> Non
     info = run_cli("info", str(out))
     assert info.returncode == 0, info.stderr
     for word in ("format", "vjgan .safetensors", f"{original.img_resolution}x{original.img_resolution}",
-                 "num_ws", str(original.num_ws), "parameters", "channels per block"):
+                 "num_ws", str(original.num_ws), "parameters", "channels per", "architecture"):
         assert word in info.stdout
 
 
@@ -93,11 +94,17 @@ def test_save_is_atomic_when_writing_fails(tmp_path: Path, monkeypatch: pytest.M
         dict(z_dim=32, w_dim=48, img_resolution=16, mapping_layers=1, channel_base=256, channel_max=32),
         dict(z_dim=0, c_dim=5, w_dim=32, img_resolution=8, mapping_layers=3, channel_base=128, channel_max=16),
         dict(z_dim=16, w_dim=16, img_resolution=32, img_channels=1, mapping_layers=2, channel_base=512, channel_max=64, conv_clamp=256, num_fp16_res=2),
+        dict(stylegan3=dict(config="t", img_resolution=16, z_dim=8, w_dim=16, channel_base=128, channel_max=16)),
+        dict(stylegan3=dict(config="r", img_resolution=16, z_dim=0, c_dim=3, w_dim=16, channel_base=128, channel_max=16,
+                            img_channels=1, num_fp16_res=2, conv_clamp=None)),
     ],
 )
 def test_any_configuration_round_trips(kwargs: dict, tmp_path: Path) -> None:
     torch.manual_seed(0)
-    G = Generator(GeneratorConfig.from_channel_base(**kwargs)).eval()
+    if "stylegan3" in kwargs:
+        G = Generator(StyleGAN3Config.from_paper(**kwargs["stylegan3"])).eval()
+    else:
+        G = Generator(GeneratorConfig.from_channel_base(**kwargs)).eval()
     path = save_generator(G, tmp_path / "g.safetensors")
     H = load_generator(path)
     assert H.config == G.config

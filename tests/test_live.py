@@ -119,10 +119,10 @@ def test_frame_budget_steps_down_and_back_with_a_slow_generator(tmp_path: Path, 
     real_frame = scene.synth.frame
     slow = {"on": True}
 
-    def deliberately_slow(ws, noise, resolution):
+    def deliberately_slow(ws, noise, resolution, transform=None):
         # Full resolution takes 80 ms while "slow" (over the 1/24 s budget), smaller exits 4 ms.
         time.sleep(0.08 if (resolution == 64 and slow["on"]) else 0.004)
-        return real_frame(ws, noise, resolution)
+        return real_frame(ws, noise, resolution, transform)
 
     scene.synth.frame = deliberately_slow
     params = ParamStore(scene.engine.param_specs())

@@ -275,3 +275,98 @@ def test_engine_runs_at_every_admitted_limit(G, space, table: str, name: str, va
         values = smoother.step(store.snapshot(), store.spec_map(), 1 / 60)
         out = engine.step(t, 1 / 60 if i % 30 else 5.0, features, values, onsets)
         assert np.all(np.isfinite(out.ws)) and np.all(np.isfinite(out.noise_gains)) and math.isfinite(out.drift_position)
+
+
+# the view: turning and gliding a StyleGAN3 picture
+
+
+def view_engine(G, space, routes=(), **motion):
+    cfg = MotionConfig.from_dict(motion, {"seeds": [1, 2]}, [dataclasses.asdict(r) for r in routes])
+    keyframes = keyframes_from_seeds(G, cfg.keyframes.seeds, cfg.keyframes.truncation)
+    return LatentEngine(space, keyframes, G.num_ws, 0, cfg, transformable=True)
+
+
+def angle_and_shift(m: np.ndarray) -> tuple[float, np.ndarray]:
+    """Read a view transform back: the view is its inverse, [[cos, sin, tx], [−sin, cos, ty]]."""
+    view = np.linalg.inv(m)
+    return math.degrees(math.atan2(view[0, 1], view[0, 0])), view[:2, 2]
+
+
+def test_view_parameters_exist_only_for_networks_with_an_input_transform(G, space) -> None:
+    plain = LatentEngine(space, keyframes_from_seeds(G, [1], 0.7), G.num_ws, 9, klingemann())
+    assert not any(s.group == "view" for s in plain.param_specs())
+    assert plain.step(0.0, 1 / 60, features_at(0.0), ParamStore(plain.param_specs()).snapshot().values).transform is None
+    engine = view_engine(G, space)
+    names = {s.name for s in engine.param_specs() if s.group == "view"}
+    assert names == {"rotation", "rotation.speed", "translation.x", "translation.y", "glide.speed", "glide.direction"}
+    out = engine.step(0.0, 1 / 60, features_at(0.0), ParamStore(engine.param_specs()).snapshot().values)
+    np.testing.assert_allclose(out.transform, np.eye(3), atol=1e-6)
+
+
+@pytest.mark.parametrize("fps", [30, 120])
+def test_rotation_speed_and_glide_integrate_independently_of_frame_rate(G, space, fps: int) -> None:
+    engine = view_engine(G, space)
+    store = ParamStore(engine.param_specs())
+    store.set_many({"rotation.speed": 45.0, "glide.speed": 0.5, "glide.direction": 90.0, "rotation": 10.0,
+                    "translation.x": 0.25})
+    values = store.snapshot().values
+    for i in range(2 * fps):
+        out = engine.step(i / fps, 1 / fps, features_at(i / fps), values)
+    angle, shift = angle_and_shift(out.transform)
+    assert angle == pytest.approx(10.0 + 45.0 * 2, abs=1e-6)  # offset + speed × 2 s
+    np.testing.assert_allclose(shift, [0.25, 1.0], atol=1e-6)  # offset + 0.5 widths/s upward for 2 s
+
+
+def test_beat_turns_the_picture_and_bass_pushes_the_glide(G, space) -> None:
+    routes = (RouteConfig("beat_turn", "beat", "spin", gain=1.0), RouteConfig("bass_glide", "band.bass", "glide", gain=1.0))
+    fps, bpm = 120, 120.0
+    travelled = {}
+    for bass in (0.0, 1.0):
+        engine = view_engine(G, space, routes)
+        values = ParamStore(engine.param_specs()).snapshot().values
+        angles = []
+        for i in range(4 * fps):  # eight beats
+            t = i / fps
+            engine.step(t, 1 / fps, features_at(t, bass=bass, bpm=bpm), values)
+            angles.append(engine.view.angle_deg)
+        travelled[bass] = math.hypot(engine.view.travelled_x, engine.view.travelled_y)
+        per_beat = np.diff(np.array(angles)[::fps // 2])  # angle gained over each beat
+        # The beat source (1 − phase)³ integrates to a quarter of the period: 90°/s × 0.5 s / 4.
+        np.testing.assert_allclose(per_beat, 90.0 * 0.5 / 4, rtol=0.05)
+        speed = np.diff(angles[: fps // 2])
+        assert speed[:5].mean() > 5 * speed[-5:].mean()  # the turn comes on the beat, then settles
+    assert travelled[0.0] == 0.0 and travelled[1.0] == pytest.approx(0.5 * 4.0, rel=1e-6)
+
+
+def test_rotation_and_translation_pushes_come_back(G, space) -> None:
+    routes = (RouteConfig("jolt", "onset.bass", "rotation", gain=0.2, release_s=0.2),
+              RouteConfig("nudge", "band.bass", "translation", gain=1.0))
+    engine = view_engine(G, space, routes)
+    values = ParamStore(engine.param_specs()).snapshot().values
+    out = engine.step(0.0, 1 / 60, features_at(0.0, bass=1.0, onset=True), values)
+    for i in range(1, 10):
+        out = engine.step(i / 60, 1 / 60, features_at(i / 60, bass=1.0), values)
+    angle, shift = angle_and_shift(out.transform)
+    assert 0.0 < angle < 0.2 * 90 and shift[0] == pytest.approx(0.25, abs=0.01)  # glide direction 0: along x
+    for i in range(10, 240):
+        out = engine.step(i / 60, 1 / 60, features_at(i / 60, bass=0.0), values)
+    angle, shift = angle_and_shift(out.transform)
+    assert abs(angle) < 0.01 and np.abs(shift).max() < 1e-3
+
+
+def test_glide_folds_back_far_from_the_origin() -> None:
+    from vjgan.motion.view import GLIDE_LIMIT_WIDTHS, fold
+
+    xs = np.linspace(-3 * GLIDE_LIMIT_WIDTHS, 3 * GLIDE_LIMIT_WIDTHS, 10001)
+    ys = np.array([fold(x, GLIDE_LIMIT_WIDTHS) for x in xs])
+    assert np.abs(ys).max() <= GLIDE_LIMIT_WIDTHS + 1e-9
+    assert np.abs(np.diff(ys)).max() <= np.diff(xs).max() + 1e-9  # continuous: never jumps
+    inside = np.abs(xs) <= GLIDE_LIMIT_WIDTHS
+    np.testing.assert_allclose(ys[inside], xs[inside], atol=1e-9)
+
+
+def test_view_route_targets_are_validated() -> None:
+    routes = MotionConfig.from_dict(None, None, [{"name": "t", "source": "beat", "target": "spin"}]).routes
+    assert routes[0].target == "spin"
+    with pytest.raises(MotionConfigError, match="target 'twirl'"):
+        MotionConfig.from_dict(None, None, [{"name": "t", "source": "beat", "target": "twirl"}])

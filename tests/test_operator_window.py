@@ -257,10 +257,10 @@ def test_keys_select_nudge_and_drive_the_show(stage: Stage, x_input: XInput) -> 
     assert stage.until(lambda: output.fullscreen and output.framebuffer_size == SCREEN)
     x_input.press("f")
     assert stage.until(lambda: not output.fullscreen and output.framebuffer_size == (160, 90))
-    x_input.press("3")  # presets in order: default, drop, living-portrait
+    x_input.press("3")  # presets in order: default, drop, living-portrait, stylegan3
     assert stage.until(lambda: stage.switched == ["living-portrait"])
     x_input.press("9")
-    assert stage.until(lambda: "no preset 9 (there are 3)" in console.view.message)
+    assert stage.until(lambda: "no preset 9 (there are 4)" in console.view.message)
     assert stage.switched == ["living-portrait"]
     # The output's quit key means nothing here: one stray Q on the laptop must not arm quitting.
     x_input.press("q")

@@ -201,3 +201,11 @@ def test_errors_never_quote_a_named_files_contents(tmp_path: Path, content: str)
         messages.append(str(info.value))
     for message in messages:
         assert "notes.txt" in message and SECRET not in message and "hunter2" not in message, message
+
+
+def test_stylegan3_preset_uses_the_view_parameters() -> None:
+    from vjgan.motion.view import view_param_specs
+
+    preset = load_preset("stylegan3")
+    assert {r.target for r in preset.motion.routes} >= {"spin", "glide", "rotation"}
+    assert set(preset.params) <= {s.name for s in view_param_specs()}

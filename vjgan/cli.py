@@ -65,7 +65,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from .gan.bench import bench_generator, config_f, describe_machine, random_generator
+    from .gan.bench import bench_generator, benchmark_config, describe_machine, random_generator
     from .gan.load import load_generator
 
     from .engine.device import pick_device
@@ -95,7 +95,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     elif args.model:
         nets = [(args.model, load_generator(args.model))]
     else:
-        nets = [(f"random config-F {r}x{r}", random_generator(config_f(r))) for r in args.res]
+        label = {"stylegan2": "config-F", "stylegan3-t": "StyleGAN3-T", "stylegan3-r": "StyleGAN3-R"}
+        nets = [(f"random {label[a]} {r}x{r}", random_generator(benchmark_config(a, r))) for a in args.arch for r in args.res]
     for name, G in nets:
         print(f"{name}:")
         bench_generator(G, device, batch=args.batch, iters=args.iters)
@@ -131,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("info", help="describe a model file (format, resolution, dims, channels)")
-    p.add_argument("model", help="a StyleGAN2 checkpoint (.pkl, .pt or .safetensors)")
+    p.add_argument("model", help="a StyleGAN2 or StyleGAN3 checkpoint (.pkl, .pt or .safetensors)")
     p.set_defaults(handler=_cmd_info)
 
     p = sub.add_parser("convert", help="convert any supported checkpoint to vjgan's .safetensors format")
@@ -154,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with `bench live`: redraw as the live show does (default), or on every display tick")
     p.add_argument("--res", type=RESOLUTION, nargs="+", default=[256, 512, 1024],
                    help="resolutions of the random config-F networks (CUDA, or `bench live` without --live-model)")
+    p.add_argument("--arch", nargs="+", default=["stylegan2"], choices=["stylegan2", "stylegan3-t", "stylegan3-r"],
+                   help="architectures of the random networks (StyleGAN2 config-F, NVIDIA's StyleGAN3 T and R)")
     p.add_argument("--device", help="cuda, mps or cpu (default: cuda when present)")
     p.add_argument("--batch", type=COUNT, default=8, help="batch size of the offline-rendering mode")
     p.add_argument("--iters", type=COUNT, default=50, help="timed iterations per repeat")

@@ -92,7 +92,7 @@ def build_scene(model: str | Path | Generator, preset: Preset, device: torch.dev
     synth = Synthesizer(G, device, live=live, cancelled=cancelled, log=log)
     stage()
     motion = preset.motion if seed is None else dataclasses.replace(preset.motion, seed=seed)
-    engine = LatentEngine(space, keyframes, G.num_ws, synth.num_layers, motion)
+    engine = LatentEngine(space, keyframes, G.num_ws, synth.num_layers, motion, transformable=synth.has_transform)
     return Scene(preset.name or Path(model_path).stem, preset, model_path, G, synth, space, engine,
                  time.perf_counter() - t0)
 

@@ -42,8 +42,11 @@ class Synthesizer:
             self.fast = FastSynthesis(G, device, "fp32")
         self.fast.set_noise_mode("const")
         self.resolution = G.img_resolution
-        self.levels = [r for r in reversed(self.fast.exit_resolutions())]  # full resolution first
+        # Exit points, full resolution first. StyleGAN3 has only its full image: the frame budget
+        # never steps down there, and the display cross-fades instead (docs/stylegan3.md).
+        self.levels = [r for r in reversed(self.fast.exit_resolutions())]
         self.num_layers = self.fast.num_layers
+        self.has_transform = self.fast.has_transform  # StyleGAN3: the input's rotation and translation
         self._host: dict[int, torch.Tensor] = {}
 
     @property
@@ -51,11 +54,14 @@ class Synthesizer:
         return self.fast.precision
 
     @torch.no_grad()
-    def frame(self, ws: np.ndarray, noise_gains: np.ndarray, exit_resolution: int) -> np.ndarray:
-        """One picture: ws [num_ws, w_dim] → uint8 RGBA [R, R, 4] in host memory (the caller keeps it)."""
+    def frame(self, ws: np.ndarray, noise_gains: np.ndarray, exit_resolution: int,
+              transform: np.ndarray | None = None) -> np.ndarray:
+        """One picture: ws [num_ws, w_dim] (and a StyleGAN3 input transform, 3×3) → uint8 RGBA
+        [R, R, 4] in host memory (the caller keeps it)."""
         self.fast.set_noise_gains(torch.from_numpy(np.ascontiguousarray(noise_gains, dtype=np.float32)))
         w = torch.from_numpy(np.ascontiguousarray(ws, dtype=np.float32))[None].to(self.device, non_blocking=True)
-        pixels = self.fast.frame(w, exit_resolution=exit_resolution)
+        m = torch.from_numpy(np.ascontiguousarray(transform, dtype=np.float32)) if transform is not None else None
+        pixels = self.fast.frame(w, exit_resolution=exit_resolution, transform=m)
         if self.device.type == "cpu":
             return pixels.numpy()
         host = self._host.get(exit_resolution)

@@ -16,6 +16,9 @@ import torch
 
 from .fast import FastSynthesis, choose_precision
 from .networks import Generator, GeneratorConfig
+from .stylegan3 import StyleGAN3Config
+
+ARCHITECTURES = ("stylegan2", "stylegan3-t", "stylegan3-r")
 
 
 @dataclass
@@ -37,7 +40,23 @@ def config_f(resolution: int) -> GeneratorConfig:
     )
 
 
-def random_generator(cfg: GeneratorConfig, seed: int = 0) -> Generator:
+def stylegan3_config(kind: str, resolution: int) -> StyleGAN3Config:
+    """NVIDIA's full-size StyleGAN3 configs: 512-wide, R with doubled channels; fp16 top 4, clamp 256."""
+    wide = 2 if kind == "r" else 1
+    return StyleGAN3Config.from_paper(kind, img_resolution=resolution, z_dim=512, w_dim=512, channel_base=32768 * wide,
+                                      channel_max=512 * wide, mapping_layers=2, conv_clamp=256.0, num_fp16_res=4)
+
+
+def benchmark_config(architecture: str, resolution: int) -> GeneratorConfig | StyleGAN3Config:
+    """config-F for StyleGAN2, NVIDIA's T or R for StyleGAN3, at `resolution`."""
+    if architecture == "stylegan2":
+        return config_f(resolution)
+    if architecture in ("stylegan3-t", "stylegan3-r"):
+        return stylegan3_config(architecture[-1], resolution)
+    raise ValueError(f"architecture must be one of {ARCHITECTURES}")
+
+
+def random_generator(cfg: GeneratorConfig | StyleGAN3Config, seed: int = 0) -> Generator:
     """A randomly initialised generator with non-zero noise strengths and biases (so every path is exercised)."""
     torch.manual_seed(seed)
     G = Generator(cfg)

@@ -16,6 +16,9 @@ lean, allocation-free frame function:
   frame; per-layer noise strength and noise mode live in device buffers, so they change
   between replays without recapture.
 
+StyleGAN3 networks walk the same plan; their steps are prepared and run by fast_alias_free.py
+(the input transform, like the noise controls, lives in a device buffer).
+
 The CPU path runs the same prepared maths in fp32 without graphs.
 """
 
@@ -23,16 +26,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
 from . import ops
+from . import fast_alias_free as alias_free
 from .epilogue import fused_bias_noise_lrelu
 from .networks import Generator, NOISE_MODES
-
-Precision = Literal["fp32", "fp16-all", "fp16-nvidia"]
+from .plan import LayerStep, Precision, activation_clamp, step_dtype
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,9 +90,15 @@ def polyphase_upsample_kernel(taps: tuple[float, ...], channels: int) -> torch.T
 
 
 @dataclass
+class _Const:
+    step: LayerStep
+    const: torch.Tensor  # [1, C, 4, 4] compute dtype
+
+
+@dataclass
 class _ConvLayer:
-    w_index: int
-    resolution: int  # output resolution
+    step: LayerStep
+    dtype: torch.dtype
     up: bool
     affine_weight: torch.Tensor  # [C_in, w_dim], gains folded
     affine_bias: torch.Tensor  # [C_in]
@@ -105,21 +113,12 @@ class _ConvLayer:
 
 @dataclass
 class _RGBLayer:
-    w_index: int
+    step: LayerStep
     affine_weight: torch.Tensor
     affine_bias: torch.Tensor  # weight gain folded into both affine tensors
     weight: torch.Tensor  # [C_img, C_in, 1, 1]
     bias: torch.Tensor
     clamp: float | None
-
-
-@dataclass
-class _Block:
-    resolution: int
-    dtype: torch.dtype
-    const: torch.Tensor | None
-    convs: list[_ConvLayer]
-    torgb: _RGBLayer
 
 
 @dataclass
@@ -149,26 +148,33 @@ class _Graph:
 class FastSynthesis:
     """A generator prepared for one device and precision, producing uint8 RGBA frames.
 
-    precision: "fp32", "fp16-all" (every block in half precision with activations clamped), or
-        "fp16-nvidia" (only the blocks NVIDIA's policy trains in fp16 — the top four when the
-        network records none). choose_precision() picks by measurement.
+    The generator's synthesis plan (vjgan.gan.plan) says which layers run, in which order, at
+    which precision; this class prepares each step once and walks the same plan per frame.
+
+    precision: "fp32", "fp16-all" (every layer in half precision with activations clamped), or
+        "fp16-nvidia" (only the layers NVIDIA's policy trains in fp16 — the top four resolutions
+        when the network records none). choose_precision() picks by measurement.
     """
 
-    FP16_CLAMP = 256.0  # NVIDIA's clamp for fp16 blocks; networks trained without one get it too
-
     def __init__(self, G: Generator, device: str | torch.device = "cuda", precision: Precision = "fp16-all",
-                 use_graphs: bool | None = None, channels_last: bool = True) -> None:
+                 use_graphs: bool | None = None, channels_last: bool = True, half_on_cpu: bool = False) -> None:
         self.device = torch.device(device)
-        if self.device.type != "cuda" and precision != "fp32":
+        self.half_on_cpu = half_on_cpu  # tests check the fp16 maths without a GPU; shows never do
+        if self.device.type != "cuda" and precision != "fp32" and not half_on_cpu:
             precision = "fp32"  # half precision convolutions are slow or missing off CUDA
         self.precision: Precision = precision
         self.cfg = G.config
+        self.plan = G.synthesis.plan
         self.num_ws, self.w_dim = G.num_ws, G.w_dim
-        self.block_resolutions = list(G.synthesis.block_resolutions)
         self.use_graphs = (self.device.type == "cuda") if use_graphs is None else use_graphs
         self.memory_format = torch.channels_last if (channels_last and self.device.type == "cuda") else torch.contiguous_format
-        self.blocks = self._prepare(G)
-        self.num_layers = sum(len(b.convs) for b in self.blocks)
+        self.layers = self._prepare(G)  # one prepared layer per step of the plan
+        self.num_layers = self.plan.num_noise_layers
+        # StyleGAN3's input transform: the stored one unless a frame brings its own.
+        self.has_transform = self.plan.steps[0].kind == "fourier"
+        self._default_transform = (G.synthesis.input.transform.detach().float().to(self.device)
+                                   if self.has_transform else None)
+        self._transform_static = torch.eye(3, device=self.device)
         # Live controls, read by the frame function from device memory (graph-safe).
         self.noise_gains = torch.ones(self.num_layers, device=self.device)
         self.noise_mix = torch.zeros(2, device=self.device)  # weights of (constant, random) noise
@@ -179,66 +185,57 @@ class FastSynthesis:
 
     # -- preparation ---------------------------------------------------------------------------
 
-    def _block_dtype(self, resolution: int) -> torch.dtype:
-        if self.precision == "fp16-all":
-            return torch.float16
-        if self.precision == "fp16-nvidia":
-            threshold = self.cfg.fp16_resolution if self.cfg.num_fp16_res > 0 else max(self.cfg.img_resolution // 8, 8)
-            return torch.float16 if resolution >= threshold else torch.float32
-        return torch.float32
-
-    def _clamp_for(self, dtype: torch.dtype) -> float | None:
-        clamp = self.cfg.conv_clamp
-        if dtype == torch.float16 and clamp is None:
-            clamp = self.FP16_CLAMP
-        return clamp
-
-    def _prepare(self, G: Generator) -> list[_Block]:
+    def _prepare(self, G: Generator) -> list:
+        prepared = []
         dev = self.device
-        gain = ops.LRELU_GAIN
-        taps = self.cfg.resample_taps
-        blocks: list[_Block] = []
-        w_index = 0
-        for block in G.synthesis.blocks():
-            dtype = self._block_dtype(block.resolution)
-            clamp = self._clamp_for(dtype)
-            convs = []
-            for i, layer in enumerate(block.layers()):
-                weight = layer.weight.detach().float()
-                c_out, c_in = weight.shape[:2]
-                arranged = polyphase_up_weight(weight, taps) if layer.up else weight
-                in_res = block.resolution // 2 if layer.up else block.resolution
-                weight_elems = arranged.numel()
-                act_elems = c_in * in_res * in_res
-                convs.append(_ConvLayer(
-                    w_index=w_index + i, resolution=block.resolution, up=layer.up,
-                    affine_weight=(layer.affine.weight.detach().float() * layer.affine.weight_gain).to(dev),
-                    affine_bias=(layer.affine.bias.detach().float() * layer.affine.bias_gain).to(dev),
-                    weight=(arranged * gain).to(dev, dtype).contiguous(memory_format=self._weight_format()),
-                    weight_sq=weight.square().sum(dim=[2, 3]).to(dev),
-                    bias=(layer.bias.detach().float() * gain).to(dev),
-                    noise_const=layer.noise_const.detach().float().reshape(1, 1, *layer.noise_const.shape).to(dev, dtype),
-                    noise_strength=float(layer.noise_strength.detach()) * gain,
-                    clamp=clamp,
-                    modulate_weights=weight_elems <= act_elems,
-                ))
-            rgb = block.torgb
-            rgb_gain = rgb.weight_gain
-            torgb = _RGBLayer(
-                w_index=w_index + block.num_conv,
-                affine_weight=(rgb.affine.weight.detach().float() * rgb.affine.weight_gain * rgb_gain).to(dev),
-                affine_bias=(rgb.affine.bias.detach().float() * rgb.affine.bias_gain * rgb_gain).to(dev),
-                weight=rgb.weight.detach().float().to(dev),
-                bias=rgb.bias.detach().float().to(dev),
-                clamp=self.cfg.conv_clamp,
-            )
-            const = block.const.detach().to(dev, dtype)[None] if block.num_conv == 1 else None
-            blocks.append(_Block(block.resolution, dtype, const, convs, torgb))
-            w_index += block.num_conv
-        return blocks
+        for step in self.plan.steps:
+            module = G.synthesis.get_submodule(step.module)
+            dtype = step_dtype(step, self.precision, dev, half_on_cpu=self.half_on_cpu)
+            if step.kind == "const":
+                prepared.append(_Const(step, module.const.detach().to(dev, dtype)[None]))
+            elif step.kind == "conv":
+                prepared.append(self._prepare_conv(step, module, dtype))
+            elif step.kind == "torgb":
+                prepared.append(self._prepare_torgb(step, module))
+            elif step.kind == "fourier":
+                prepared.append(alias_free.prepare_fourier(step, module, dtype, dev))
+            elif step.kind == "alias_free":
+                prepared.append(alias_free.prepare_alias_free(step, module, dtype, dev, self.memory_format))
+            elif step.kind == "image":
+                prepared.append(alias_free.prepare_image(step, module, G.synthesis.output_scale, dtype, dev))
+            else:
+                raise ValueError(f"the fast path has no {step.kind!r} step")
+        return prepared
 
-    def _weight_format(self) -> torch.memory_format:
-        return self.memory_format
+    def _prepare_conv(self, step: LayerStep, layer, dtype: torch.dtype) -> _ConvLayer:
+        dev, gain = self.device, ops.LRELU_GAIN
+        weight = layer.weight.detach().float()
+        c_in = weight.shape[1]
+        arranged = polyphase_up_weight(weight, self.cfg.resample_taps) if layer.up else weight
+        in_res = step.resolution // 2 if layer.up else step.resolution
+        return _ConvLayer(
+            step=step, dtype=dtype, up=layer.up,
+            affine_weight=(layer.affine.weight.detach().float() * layer.affine.weight_gain).to(dev),
+            affine_bias=(layer.affine.bias.detach().float() * layer.affine.bias_gain).to(dev),
+            weight=(arranged * gain).to(dev, dtype).contiguous(memory_format=self.memory_format),
+            weight_sq=weight.square().sum(dim=[2, 3]).to(dev),
+            bias=(layer.bias.detach().float() * gain).to(dev),
+            noise_const=layer.noise_const.detach().float().reshape(1, 1, *layer.noise_const.shape).to(dev, dtype),
+            noise_strength=float(layer.noise_strength.detach()) * gain,
+            clamp=activation_clamp(self.cfg.conv_clamp, dtype),
+            modulate_weights=arranged.numel() <= c_in * in_res * in_res,
+        )
+
+    def _prepare_torgb(self, step: LayerStep, rgb) -> _RGBLayer:
+        dev = self.device
+        return _RGBLayer(
+            step=step,
+            affine_weight=(rgb.affine.weight.detach().float() * rgb.affine.weight_gain * rgb.weight_gain).to(dev),
+            affine_bias=(rgb.affine.bias.detach().float() * rgb.affine.bias_gain * rgb.weight_gain).to(dev),
+            weight=rgb.weight.detach().float().to(dev),
+            bias=rgb.bias.detach().float().to(dev),
+            clamp=self.cfg.conv_clamp,
+        )
 
     # -- live controls -------------------------------------------------------------------------
 
@@ -257,15 +254,17 @@ class FastSynthesis:
         self.noise_gains.copy_(g)
 
     def exit_resolutions(self) -> list[int]:
-        return list(self.block_resolutions)
+        return self.plan.exit_resolutions
 
     # -- the maths -----------------------------------------------------------------------------
 
     def _styles(self, ws: torch.Tensor, layer: _ConvLayer | _RGBLayer) -> torch.Tensor:
-        return torch.addmm(layer.affine_bias, ws[:, layer.w_index], layer.affine_weight.t())
+        return torch.addmm(layer.affine_bias, ws[:, layer.step.w_index], layer.affine_weight.t())
 
-    def _conv(self, x: torch.Tensor, ws: torch.Tensor, layer: _ConvLayer, layer_index: int, dtype: torch.dtype,
+    def _conv(self, x: torch.Tensor, ws: torch.Tensor, layer: _ConvLayer,
               frame_gains: torch.Tensor | None = None) -> torch.Tensor:
+        dtype, layer_index = layer.dtype, layer.step.noise_index
+        x = x.to(dtype)
         n = x.shape[0]
         s = self._styles(ws, layer)  # [N, C_in] fp32
         d = (s.square() @ layer.weight_sq.t() + 1e-8).rsqrt()  # [N, C_out]
@@ -294,7 +293,7 @@ class FastSynthesis:
             # A graph must hold every branch (the mode changes between replays); eager frames
             # draw random noise only when it is used.
             if self.use_graphs or self.noise_mode == "random":
-                random = torch.randn(1, 1, layer.resolution, layer.resolution, device=y.device, dtype=y.dtype)
+                random = torch.randn(1, 1, *y.shape[2:], device=y.device, dtype=y.dtype)
                 noise = noise + random * self.noise_mix[1].to(y.dtype)
             if frame_gains is not None:
                 noise = noise * (layer.noise_strength * frame_gains[:, layer_index]).to(y.dtype)[:, None, None, None]
@@ -321,31 +320,50 @@ class FastSynthesis:
             self._upsample[channels] = k
         return F.pixel_shuffle(F.conv2d(img, k, padding=1, groups=channels), 2)
 
+    def _transform_for(self, transform: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        """The transform to use (the stored one when None), checked; on whatever device it came."""
+        if transform is None:
+            return self._default_transform
+        if not self.has_transform:
+            raise ValueError("this network has no input transform (only StyleGAN3 networks turn and glide)")
+        t = torch.as_tensor(transform, dtype=torch.float32)
+        if t.shape not in ((3, 3), (n, 3, 3)):
+            raise ValueError(f"transform must be a 3×3 matrix or [{n}, 3, 3], got {list(t.shape)}")
+        return t
+
     def synthesize(self, ws: torch.Tensor, exit_resolution: int | None = None,
-                   noise_gains: torch.Tensor | None = None) -> torch.Tensor:
+                   noise_gains: torch.Tensor | None = None, transform: torch.Tensor | None = None) -> torch.Tensor:
         """w+ [N, num_ws, w_dim] → float32 image [N, C, H, W] in the network's range (no graph).
 
-        noise_gains: optional [N, num_layers], one row per frame (instead of the live controls)."""
+        noise_gains: optional [N, num_layers], one row per frame (instead of the live controls).
+        transform: StyleGAN3's input transform, [3, 3] or one per frame [N, 3, 3] (default: the
+            network's stored one)."""
         ws = ws.to(self.device, torch.float32)
         if noise_gains is not None:
             noise_gains = torch.as_tensor(noise_gains, dtype=torch.float32, device=self.device)
             if noise_gains.shape != (ws.shape[0], self.num_layers):
                 raise ValueError(f"noise_gains must have shape [{ws.shape[0]}, {self.num_layers}]")
+        transform = self._transform_for(transform, ws.shape[0])
+        return self._synthesize(ws, exit_resolution, noise_gains, None if transform is None else transform.to(self.device))
+
+    def _synthesize(self, ws: torch.Tensor, exit_resolution: int | None, noise_gains: torch.Tensor | None,
+                    transform: torch.Tensor | None) -> torch.Tensor:
         n = ws.shape[0]
         x = img = None
-        layer_index = 0
-        for block in self.blocks:
-            if block.const is not None:
-                x = block.const.expand(n, -1, -1, -1).contiguous(memory_format=self.memory_format)
+        for layer in self.layers[: len(self.plan.until(exit_resolution))]:
+            if isinstance(layer, _Const):
+                x = layer.const.expand(n, -1, -1, -1).contiguous(memory_format=self.memory_format)
+            elif isinstance(layer, _ConvLayer):
+                x = self._conv(x, ws, layer, noise_gains)
+            elif isinstance(layer, _RGBLayer):
+                rgb = self._torgb(x, ws, layer)
+                img = rgb if img is None else self._upsample_image(img) + rgb
+            elif isinstance(layer, alias_free.FourierStep):
+                x = alias_free.fourier_features(layer, ws, transform, self.memory_format)
+            elif isinstance(layer, alias_free.AliasFreeStep):
+                x = alias_free.alias_free_layer(layer, x, ws)
             else:
-                x = x.to(block.dtype)
-            for layer in block.convs:
-                x = self._conv(x, ws, layer, layer_index, block.dtype, noise_gains)
-                layer_index += 1
-            rgb = self._torgb(x, ws, block.torgb)
-            img = rgb if img is None else self._upsample_image(img) + rgb
-            if block.resolution == exit_resolution:
-                break
+                img = alias_free.image_layer(layer, x, ws)
         return img
 
     @staticmethod
@@ -365,12 +383,12 @@ class FastSynthesis:
         return buf
 
     def _frame_into(self, out: torch.Tensor, exit_resolution: int) -> None:
-        img = self.synthesize(self._ws_static, exit_resolution)
+        img = self._synthesize(self._ws_static, exit_resolution, None, self._transform_static)
         self.to_rgba_u8(img, out)
 
     def capture(self, exit_resolution: int | None = None) -> None:
         """Capture the frame function for one exit point as a CUDA graph (done once per point)."""
-        res = exit_resolution or self.block_resolutions[-1]
+        res = exit_resolution or self.plan.exit_resolutions[-1]
         if not self.use_graphs or res in self._graphs:
             return
         out = self._new_frame_buffer(res)
@@ -386,18 +404,22 @@ class FastSynthesis:
         self._graphs[res] = _Graph(graph, out)
 
     @torch.no_grad()
-    def frame(self, ws: torch.Tensor, exit_resolution: int | None = None) -> torch.Tensor:
+    def frame(self, ws: torch.Tensor, exit_resolution: int | None = None,
+              transform: torch.Tensor | None = None) -> torch.Tensor:
         """w+ [1, num_ws, w_dim] → uint8 RGBA [H, W, 4] on the device.
 
+        transform: StyleGAN3's input transform for this frame (default: the stored one).
         With graphs the returned tensor is the graph's static output: it is overwritten by the
         next frame() at the same exit point, so copy it (texture upload, host copy) first.
         """
-        res = exit_resolution or self.block_resolutions[-1]
-        if res not in self.block_resolutions:
-            raise ValueError(f"exit_resolution must be one of {self.block_resolutions}")
+        res = exit_resolution or self.plan.exit_resolutions[-1]
+        self.plan.until(res)  # validates the exit point
         if ws.shape != (1, self.num_ws, self.w_dim):
             raise ValueError(f"ws must have shape [1, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
         self._ws_static.copy_(ws, non_blocking=True)
+        chosen = self._transform_for(transform, 1)  # refuses one for a network without a transform
+        if chosen is not None:
+            self._transform_static.copy_(chosen.reshape(3, 3))  # into the graph's buffer, no device allocation
         if self.use_graphs:
             if res not in self._graphs:
                 self.capture(res)
@@ -410,11 +432,12 @@ class FastSynthesis:
 
     @torch.no_grad()
     def frames(self, ws: torch.Tensor, exit_resolution: int | None = None,
-               noise_gains: torch.Tensor | None = None) -> torch.Tensor:
+               noise_gains: torch.Tensor | None = None, transform: torch.Tensor | None = None) -> torch.Tensor:
         """Batched path for offline rendering: w+ [N, ...] → uint8 RGBA [N, H, W, 4].
 
-        noise_gains: optional [N, num_layers] per-frame noise gains (default: the live controls)."""
-        img = self.synthesize(ws, exit_resolution, noise_gains)
+        noise_gains: optional [N, num_layers] per-frame noise gains (default: the live controls).
+        transform: StyleGAN3 only, [3, 3] or [N, 3, 3] per-frame input transforms."""
+        img = self.synthesize(ws, exit_resolution, noise_gains, transform)
         rgb = (img[:, :3].clamp(-1, 1) * 127.5 + 128.0).clamp(0, 255).to(torch.uint8)
         alpha = torch.full_like(rgb[:, :1], 255)
         return torch.cat([rgb, alpha], dim=1).permute(0, 2, 3, 1).contiguous()

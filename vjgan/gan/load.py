@@ -1,12 +1,13 @@
-"""Load StyleGAN2 generators from every common checkpoint layout, safely.
+"""Load StyleGAN2 and StyleGAN3 generators from every common checkpoint layout, safely.
 
 Supported: vjgan's own .safetensors; stylegan2-ada-pytorch pickles (protocols 2–5, numpy 1.x and
-2.x names); StyleGAN2 networks pickled by the stylegan3 repository; NVIDIA's TensorFlow
-StyleGAN2 release pickles (converted on load); rosinality `.pt` files (inference and training
-checkpoints). Pickles and torch zip files go through vjgan.gan.safe_pickle (no code runs, work
-and memory bounded); safetensors headers are checked by vjgan.gan.own_format. A generator's
-config is checked against vjgan.gan.limits and its planned tensor shapes against the file's
-before any layer is allocated. Every failure becomes a ModelLoadError with one line naming the
+2.x names); StyleGAN2 and StyleGAN3 (configs T and R) networks pickled by the stylegan3
+repository; NVIDIA's TensorFlow StyleGAN2 release pickles (converted on load); rosinality `.pt`
+files (inference and training checkpoints). Pickles and torch zip files go through
+vjgan.gan.safe_pickle (no code runs, work and memory bounded); safetensors headers are checked by
+vjgan.gan.own_format. A generator's config is checked against vjgan.gan.limits and its planned
+tensor shapes against the file's before any layer is allocated. Every failure becomes a
+ModelLoadError with one line naming the
 file and the reason.
 """
 
@@ -25,8 +26,9 @@ import torch
 
 from ..errors import UserError
 from . import limits, safe_pickle
-from .networks import Generator, GeneratorConfig, state_shapes
+from .networks import Generator, GeneratorConfig, planned_state_shapes
 from .own_format import read_own_format
+from .stylegan3 import LayerGeometry, StyleGAN3Config
 
 
 MAX_REASON_CHARS = 300
@@ -48,7 +50,7 @@ class Checkpoint:
     """What a checkpoint holds, converted to vjgan's layout but not yet built."""
 
     format: str
-    config: GeneratorConfig
+    config: GeneratorConfig | StyleGAN3Config
     state: dict[str, torch.Tensor]
     notes: dict[str, str]
 
@@ -57,6 +59,7 @@ FORMAT_NAMES = {
     "vjgan": "vjgan .safetensors",
     "ada": "stylegan2-ada-pytorch pickle",
     "sg3": "StyleGAN2 pickle from the stylegan3 repository",
+    "stylegan3": "StyleGAN3 pickle from the stylegan3 repository",
     "tf": "TensorFlow StyleGAN2 pickle (converted)",
     "rosinality": "rosinality .pt",
     "rosinality-train": "rosinality training checkpoint .pt",
@@ -113,7 +116,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     except (pickle.UnpicklingError, EOFError) as e:
         raise ModelLoadError(path, f"the file is truncated or corrupt ({_first_line(e)})") from None
     except (ValueError, KeyError, TypeError, AttributeError, IndexError, RuntimeError, zipfile.BadZipFile) as e:
-        raise ModelLoadError(path, f"not a StyleGAN2 checkpoint vjgan understands ({_first_line(e)})") from None
+        raise ModelLoadError(path, f"not a StyleGAN2 or StyleGAN3 checkpoint vjgan understands ({_first_line(e)})") from None
     raise ModelLoadError(path, "not a model file (neither a pickle, a PyTorch zip nor a safetensors file)")
 
 
@@ -124,7 +127,7 @@ def build_generator(ckpt: Checkpoint, path: str | os.PathLike[str] = "<memory>")
     before the network is allocated, so a config cannot ask for more memory than the file holds."""
     try:
         limits.check_generator_config(ckpt.config)
-        planned = state_shapes(ckpt.config)
+        planned = planned_state_shapes(ckpt.config)  # StyleGAN2 or StyleGAN3
         odd = [k for k, v in ckpt.state.items() if not isinstance(v, torch.Tensor)]
         if odd:
             raise limits.LimitError(f"{_shown(odd[0])} is a {type(ckpt.state[odd[0]]).__name__}, not a tensor")
@@ -208,7 +211,7 @@ def _from_nvidia_pytorch(G: safe_pickle.PersistentRecord) -> Checkpoint:
         raise ValueError(f"a {G.class_name} without mapping and synthesis networks")
     synth_modules = synthesis.state.get("_modules") or {}
     if "input" in synth_modules or any(k.startswith("L0_") for k in synth_modules):
-        raise ValueError("this is a StyleGAN3 (alias-free) network; vjgan runs StyleGAN2 networks")
+        return _from_nvidia_stylegan3(G)
     state: dict[str, torch.Tensor] = {}
     _flatten_module(G, "", state)
     # The resampling filters are fixed buffers rebuilt from the config; keep the taps.
@@ -253,6 +256,61 @@ def _from_nvidia_pytorch(G: safe_pickle.PersistentRecord) -> Checkpoint:
     )
     fmt = "sg3" if is_sg3_layout else "ada"
     return Checkpoint(fmt, cfg, state, {"module_src": "present, not executed" if G.module_src_present else "absent"})
+
+
+# ---------------------------------------------------------------------------------------------
+# StyleGAN3 (alias-free) pickles from the stylegan3 repository
+
+
+def _square(value: Any, what: str) -> int:
+    """A recorded [width, height] pair (or one number) as one side; vjgan's layers are square."""
+    sides = [int(v) for v in np.atleast_1d(np.asarray(value))]
+    if not sides or any(v != sides[0] for v in sides):
+        raise ValueError(f"{what} is not square ({sides}); vjgan runs square StyleGAN3 networks")
+    return sides[0]
+
+
+def _from_nvidia_stylegan3(G: safe_pickle.PersistentRecord) -> Checkpoint:
+    """A stylegan3 network's recorded geometry and tensors; nothing is recomputed."""
+    modules = G.state.get("_modules") or {}
+    synthesis, mapping = modules["synthesis"], modules["mapping"]
+    synth_modules = synthesis.state.get("_modules") or {}
+    synth_attrs = _public_attrs(synthesis)
+    state: dict[str, torch.Tensor] = {}
+    _flatten_module(G, "", state)
+    layers = []
+    for name in synth_attrs["layer_names"]:
+        a = _public_attrs(synth_modules[name])
+        layers.append(LayerGeometry(
+            name=str(name), in_channels=int(a["in_channels"]), out_channels=int(a["out_channels"]),
+            in_size=_square(a["in_size"], f"layer {name}"), out_size=_square(a["out_size"], f"layer {name}"),
+            in_sampling_rate=int(a["in_sampling_rate"]), out_sampling_rate=int(a["out_sampling_rate"]),
+            in_cutoff=float(a["in_cutoff"]), out_cutoff=float(a["out_cutoff"]),
+            in_half_width=float(a["in_half_width"]), out_half_width=float(a["out_half_width"]),
+            up=int(a["up_factor"]), down=int(a["down_factor"]), up_taps=int(a["up_taps"]), down_taps=int(a["down_taps"]),
+            down_radial=bool(a["down_radial"]), padding=tuple(int(p) for p in a["padding"]),
+            conv_kernel=int(a["conv_kernel"]), is_torgb=bool(a["is_torgb"]),
+        ))
+    inp = _public_attrs(synth_modules["input"])
+    attrs, mapping_attrs = _public_attrs(G), _public_attrs(mapping)
+    c_dim = int(attrs["c_dim"])
+    num_mapping = int(mapping_attrs.get("num_layers", 2))
+    conv_clamp = _public_attrs(synth_modules[synth_attrs["layer_names"][0]]).get("conv_clamp")
+    cfg = StyleGAN3Config(
+        z_dim=int(attrs["z_dim"]), c_dim=c_dim, w_dim=int(attrs["w_dim"]),
+        img_resolution=int(attrs["img_resolution"]), img_channels=int(attrs["img_channels"]),
+        layers=tuple(layers), input_channels=int(inp["channels"]), input_size=_square(inp["size"], "the input"),
+        input_sampling_rate=float(inp["sampling_rate"]), input_bandwidth=float(inp["bandwidth"]),
+        mapping_layers=num_mapping,
+        mapping_lr_multiplier=float(_public_attrs(mapping.state["_modules"]["fc0"]).get("bias_gain", 0.01)),
+        mapping_hidden_features=int(state["mapping.fc0.weight"].shape[0]) if num_mapping > 1 else None,
+        embed_features=int(state["mapping.embed.weight"].shape[0]) if c_dim else None,
+        conv_clamp=float(conv_clamp) if conv_clamp is not None else None,
+        num_fp16_res=int(synth_attrs.get("num_fp16_res", 0) or 0),
+        w_avg_beta=float(mapping_attrs.get("w_avg_beta") or 0.998),
+        output_scale=float(synth_attrs.get("output_scale", 1.0)),
+    )
+    return Checkpoint("stylegan3", cfg, state, {"module_src": "present, not executed" if G.module_src_present else "absent"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,16 +486,46 @@ def _estimate_w_avg(sd: dict[str, torch.Tensor], n_map: int, lr_multiplier: floa
 # description for `vjgan info`
 
 
+def _fp16_layers(G: Generator) -> str:
+    if G.config.num_fp16_res == 0:
+        return "none"
+    layers = [s for s in G.synthesis.plan.steps if s.kind != "fourier"]
+    fp16 = [s for s in layers if s.fp16]
+    return f"{len(fp16)} of {len(layers)} layers" + (f" (sampled at ≥ {min(s.resolution for s in fp16)})" if fp16 else "")
+
+
+ARCHITECTURE_NAMES = {
+    "stylegan2": "StyleGAN2",
+    "stylegan3-t": "StyleGAN3-T (alias-free, translation-equivariant, 3×3 convolutions)",
+    "stylegan3-r": "StyleGAN3-R (alias-free, rotation-equivariant, 1×1 convolutions, radial filters)",
+}
+
+
 def describe(G: Generator) -> list[tuple[str, str]]:
     """Human-readable facts about a loaded generator, in display order."""
     cfg = G.config
     rows = [
         ("format", FORMAT_NAMES.get(getattr(G, "source_format", ""), getattr(G, "source_format", "?"))),
+        ("architecture", ARCHITECTURE_NAMES[cfg.architecture]),
         ("resolution", f"{cfg.img_resolution}x{cfg.img_resolution}, {cfg.img_channels} channels"),
         ("z_dim / w_dim / c_dim", f"{cfg.z_dim} / {cfg.w_dim} / {cfg.c_dim}"),
         ("num_ws", str(G.num_ws)),
         ("mapping layers", str(cfg.mapping_layers)),
         ("parameters", f"{sum(p.numel() for p in G.parameters()):,}"),
+    ]
+    if isinstance(cfg, StyleGAN3Config):
+        rates = [cfg.layers[0].in_sampling_rate] + [g.out_sampling_rate for g in cfg.layers]
+        transform = G.synthesis.input.transform
+        rows += [
+            ("layers", f"Fourier input + {len(cfg.layers) - 1} layers + ToRGB, output × {cfg.output_scale:g}"),
+            ("sampling rates", " → ".join(str(r) for r in dict.fromkeys(rates))),
+            ("channels per layer", ", ".join(str(g.out_channels) for g in cfg.layers)),
+            ("input transform", "identity" if torch.equal(transform, torch.eye(3)) else "set in the file (used unless a show sets its own)"),
+            ("conv_clamp", "none" if cfg.conv_clamp is None else f"{cfg.conv_clamp:g}"),
+            ("trained in fp16", _fp16_layers(G)),
+        ]
+        return rows
+    rows += [
         ("channels per block", ", ".join(f"{r}:{c}" for r, c in cfg.channels.items())),
         ("conv_clamp", "none" if cfg.conv_clamp is None else f"{cfg.conv_clamp:g}"),
         ("trained in fp16", "none" if cfg.num_fp16_res == 0 else f"blocks ≥ {cfg.fp16_resolution}px"),

@@ -3,6 +3,9 @@
 Written from the architecture described in the StyleGAN2 paper and DESIGN.md. Parameter and
 buffer names follow the layout of stylegan2-ada-pytorch state dicts, the de-facto interchange
 layout for StyleGAN2 weights, so that every loader converts into one well-known naming.
+
+`Generator` is the whole network for either architecture: this module's mapping network and the
+synthesis network its config builds (StyleGAN2's here, StyleGAN3's in stylegan3.py).
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from . import ops
+from .plan import LayerStep, SynthesisPlan, activation_clamp, fp16_threshold, step_dtype, trained_in_fp16
+
+if TYPE_CHECKING:
+    from .stylegan3 import StyleGAN3Config
 
 NOISE_MODES = ("const", "random", "none")
 
@@ -26,13 +33,6 @@ def config_to_json(cfg: object) -> str:
     d = dataclasses.asdict(cfg)
     d["channels"] = {str(k): v for k, v in d["channels"].items()}
     return json.dumps(d, sort_keys=True)
-
-
-def fp16_threshold(img_resolution: int, num_fp16_res: int) -> int:
-    """The lowest block resolution run in fp16 when the top `num_fp16_res` resolutions are (never below 8)."""
-    if num_fp16_res <= 0:
-        return img_resolution * 2
-    return max(2 ** (int(math.log2(img_resolution)) + 1 - num_fp16_res), 8)
 
 
 @dataclass(frozen=True)
@@ -87,13 +87,33 @@ class GeneratorConfig:
         return 2 * len(self.block_resolutions)
 
     @property
-    def num_conv_layers(self) -> int:
-        return 2 * len(self.block_resolutions) - 1
-
-    @property
     def fp16_resolution(self) -> int:
         """Blocks at and above this resolution were trained in fp16 (NVIDIA's mixed-precision policy)."""
         return fp16_threshold(self.img_resolution, self.num_fp16_res)
+
+    def synthesis_plan(self) -> SynthesisPlan:
+        """The layer sequence: per block (learned constant | up-conv) → conv → toRGB, an exit after
+        each toRGB. Each conv reads the next row of w+ and has its own noise; a toRGB shares the
+        next block's first row."""
+        steps: list[LayerStep] = []
+        w_index = 0
+        for res in self.block_resolutions:
+            fp16 = trained_in_fp16(res, self.img_resolution, self.num_fp16_res)
+            convs = ["conv1"] if res == 4 else ["conv0", "conv1"]
+            if res == 4:
+                steps.append(LayerStep("const", f"b{res}", res, fp16=fp16))
+            for name in convs:
+                steps.append(LayerStep("conv", f"b{res}.{name}", res, w_index=w_index, noise_index=w_index, fp16=fp16))
+                w_index += 1
+            steps.append(LayerStep("torgb", f"b{res}.torgb", res, w_index=w_index, fp16=fp16, exit=True))
+        return SynthesisPlan(tuple(steps), num_ws=w_index + 1)
+
+    @property
+    def architecture(self) -> str:
+        return "stylegan2"
+
+    def build_synthesis(self) -> "SynthesisNetwork":
+        return SynthesisNetwork(self)
 
     def to_json(self) -> str:
         return config_to_json(self)
@@ -134,9 +154,10 @@ class FullyConnected(nn.Module):
 
 
 class MappingNetwork(nn.Module):
-    """z (and an optional class label c) → w, with the tracked mean w_avg for truncation."""
+    """z (and an optional class label c) → w, with the tracked mean w_avg for truncation (the same
+    network for StyleGAN2 and StyleGAN3)."""
 
-    def __init__(self, cfg: GeneratorConfig) -> None:
+    def __init__(self, cfg: GeneratorConfig | StyleGAN3Config) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
         self.num_layers = cfg.mapping_layers
@@ -201,8 +222,7 @@ class SynthesisLayer(nn.Module):
             else:
                 noise = self.noise_const
             x = x + (noise * strength).to(x.dtype)
-        clamp = self.conv_clamp if self.conv_clamp is not None else None
-        return ops.bias_lrelu(x, self.bias, clamp=clamp)
+        return ops.bias_lrelu(x, self.bias, clamp=activation_clamp(self.conv_clamp, x.dtype))
 
 
 class ToRGB(nn.Module):
@@ -223,14 +243,15 @@ class ToRGB(nn.Module):
 
 
 class SynthesisBlock(nn.Module):
-    """One resolution: (learned constant | 2× up-conv) → conv → toRGB added to the up-sampled skip image."""
+    """The weights of one resolution: (learned constant | 2× up-conv), conv, toRGB.
+
+    The order they run in is the config's synthesis plan; the block only holds them, under the
+    names of the common state-dict layout."""
 
     def __init__(self, cfg: GeneratorConfig, resolution: int, in_channels: int) -> None:
         super().__init__()
         out_channels = cfg.channels[resolution]
         self.resolution = resolution
-        self.use_fp16 = resolution >= cfg.fp16_resolution
-        self.num_conv = 1 if in_channels == 0 else 2
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
         else:
@@ -239,24 +260,6 @@ class SynthesisBlock(nn.Module):
         self.conv1 = SynthesisLayer(out_channels, out_channels, cfg.w_dim, resolution, up=False,
                                     conv_clamp=cfg.conv_clamp, resample_taps=cfg.resample_taps)
         self.torgb = ToRGB(out_channels, cfg.img_channels, cfg.w_dim, cfg.conv_clamp)
-        self.register_buffer("up_kernel", ops.make_resample_kernel(cfg.resample_taps, gain=4.0), persistent=False)
-
-    def layers(self) -> list[SynthesisLayer]:
-        return [self.conv1] if self.num_conv == 1 else [self.conv0, self.conv1]
-
-    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, *,
-                noise_mode: str = "const", noise_gains: list[float] | None = None,
-                dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-        gains = noise_gains if noise_gains is not None else [1.0] * self.num_conv
-        if self.num_conv == 1:
-            x = self.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
-            x = self.conv1(x, ws[:, 0], noise_mode, gains[0])
-        else:
-            x = self.conv0(x.to(dtype), ws[:, 0], noise_mode, gains[0])
-            x = self.conv1(x, ws[:, 1], noise_mode, gains[1])
-        rgb = self.torgb(x, ws[:, self.num_conv]).float()
-        img = rgb if img is None else ops.upsample2x(img, self.up_kernel) + rgb
-        return x, img
 
 
 class SynthesisNetwork(nn.Module):
@@ -266,18 +269,13 @@ class SynthesisNetwork(nn.Module):
         super().__init__()
         self.w_dim, self.img_resolution, self.img_channels = cfg.w_dim, cfg.img_resolution, cfg.img_channels
         self.block_resolutions = cfg.block_resolutions
-        self.num_ws = cfg.num_ws
+        self.plan = cfg.synthesis_plan()
+        self.num_ws = self.plan.num_ws
         in_channels = 0
         for res in self.block_resolutions:
             setattr(self, f"b{res}", SynthesisBlock(cfg, res, in_channels))
             in_channels = cfg.channels[res]
-
-    def blocks(self) -> list[SynthesisBlock]:
-        return [getattr(self, f"b{res}") for res in self.block_resolutions]
-
-    def conv_layers(self) -> list[SynthesisLayer]:
-        """All modulated conv layers in order; index i matches noise gain i."""
-        return [layer for block in self.blocks() for layer in block.layers()]
+        self.register_buffer("up_kernel", ops.make_resample_kernel(cfg.resample_taps, gain=4.0), persistent=False)
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const", *, exit_resolution: int | None = None,
                 noise_gains: torch.Tensor | list[float] | None = None, use_fp16: bool = False) -> torch.Tensor:
@@ -286,39 +284,43 @@ class SynthesisNetwork(nn.Module):
         exit_resolution: stop after that block and return its skip image (smaller, without the
             finer layers' detail) — the frame budget's step-down lever.
         noise_gains: one multiplier per conv layer on its learned noise strength.
-        use_fp16: run the blocks NVIDIA trained in fp16 in half precision (CUDA only).
+        use_fp16: run the layers NVIDIA's policy runs in fp16 in half precision (CUDA only).
         """
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
-        if exit_resolution is not None and exit_resolution not in self.block_resolutions:
-            raise ValueError(f"exit_resolution must be one of {self.block_resolutions}")
+        steps = self.plan.until(exit_resolution)
         gains = [float(g) for g in noise_gains] if noise_gains is not None else None
+        precision = "fp16-nvidia" if use_fp16 else "fp32"
         ws = ws.float()
         x = img = None
-        w_index = layer_index = 0
-        for block in self.blocks():
-            dtype = torch.float16 if (use_fp16 and block.use_fp16 and ws.device.type == "cuda") else torch.float32
-            block_ws = ws[:, w_index : w_index + block.num_conv + 1]
-            block_gains = gains[layer_index : layer_index + block.num_conv] if gains is not None else None
-            x, img = block(x, img, block_ws, noise_mode=noise_mode, noise_gains=block_gains, dtype=dtype)
-            w_index += block.num_conv
-            layer_index += block.num_conv
-            if block.resolution == exit_resolution:
-                break
+        for step in steps:
+            module = self.get_submodule(step.module)
+            dtype = step_dtype(step, precision, ws.device)
+            if step.kind == "const":
+                x = module.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+            elif step.kind == "conv":
+                gain = gains[step.noise_index] if gains is not None else 1.0
+                x = module(x.to(dtype), ws[:, step.w_index], noise_mode, gain)
+            elif step.kind == "torgb":
+                rgb = module(x, ws[:, step.w_index]).float()
+                img = rgb if img is None else ops.upsample2x(img, self.up_kernel) + rgb
+            else:
+                raise ValueError(f"a StyleGAN2 network has no {step.kind!r} step")
         return img
 
 
 class Generator(nn.Module):
-    """The whole StyleGAN2 generator, with the attributes and calls StyleGAN users know."""
+    """The whole generator (StyleGAN2 or StyleGAN3, as its config says), with the attributes and
+    calls StyleGAN users know."""
 
-    def __init__(self, cfg: GeneratorConfig) -> None:
+    def __init__(self, cfg: GeneratorConfig | StyleGAN3Config) -> None:
         super().__init__()
         self.config = cfg
         self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
         self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
-        self.synthesis = SynthesisNetwork(cfg)
+        self.synthesis = cfg.build_synthesis()
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(cfg)
 
@@ -333,6 +335,17 @@ class Generator(nn.Module):
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def planned_state_shapes(cfg: Any) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor `Generator(cfg)` holds, without allocating it: StyleGAN2 from its
+    config directly; StyleGAN3 by building the module on the meta device (shapes, no memory), after
+    the caller has checked the config's sizes against the limits."""
+    if isinstance(cfg, GeneratorConfig):
+        return state_shapes(cfg)
+    with torch.device("meta"):
+        G = Generator(cfg)
+    return {k: tuple(v.shape) for k, v in G.state_dict().items()}
 
 
 def state_shapes(cfg: GeneratorConfig) -> dict[str, tuple[int, ...]]:

@@ -96,6 +96,7 @@ def modulated_conv2d(
     demodulate: bool = True,
     up: bool = False,
     up_kernel2d_gain4: torch.Tensor | None = None,
+    padding: int | None = None,
 ) -> torch.Tensor:
     """StyleGAN2's modulated convolution, computed without per-sample weights.
 
@@ -105,6 +106,7 @@ def modulated_conv2d(
 
     `up=True` doubles the resolution: a stride-2 transposed convolution followed by the [1,3,3,1]
     low-pass filter, which is how the networks were trained (their stored weights assume it).
+    `padding` defaults to k // 2 (same size out); StyleGAN3 pads by k − 1 (the full convolution).
     """
     dtype = x.dtype
     w = weight.to(dtype)
@@ -124,7 +126,7 @@ def modulated_conv2d(
         total_pad = taps - 1 - (k - 2)
         x = blur(x, up_kernel2d_gain4, (total_pad // 2, total_pad - total_pad // 2))
     else:
-        x = F.conv2d(x, w, padding=k // 2)
+        x = F.conv2d(x, w, padding=k // 2 if padding is None else padding)
     if demodulate:
         d = demodulation_coefficients(w.float(), s.float()).to(dtype)
         x = x * d[:, :, None, None]

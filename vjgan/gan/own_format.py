@@ -1,5 +1,7 @@
 """vjgan's own model format: one .safetensors file, the generator's JSON config in its metadata.
 
+The format tag says which architecture the config describes (StyleGAN2 or StyleGAN3).
+
 No pickle anywhere, so opening a model can never run code; safetensors also maps the file
 lazily, which keeps loading fast.
 """
@@ -17,16 +19,22 @@ from safetensors.torch import save
 
 from ..atomic import atomic_write
 from . import limits
-from .networks import Generator, GeneratorConfig, state_shapes
+from .networks import Generator, GeneratorConfig, planned_state_shapes
+from .stylegan3 import StyleGAN3Config
 
 FORMAT_TAG = "vjgan-stylegan2"
+FORMAT_TAG_STYLEGAN3 = "vjgan-stylegan3"
 FORMAT_VERSION = "1"
+CONFIG_CLASSES: dict[str, type[GeneratorConfig] | type[StyleGAN3Config]] = {
+    FORMAT_TAG: GeneratorConfig, FORMAT_TAG_STYLEGAN3: StyleGAN3Config,
+}
 
 
 def save_generator(G: Generator, path: str | os.PathLike[str], metadata: dict[str, str] | None = None) -> Path:
     """Write G to `path` atomically (temp file in the same folder, then rename)."""
     path = Path(path)
-    meta = {"format": FORMAT_TAG, "format_version": FORMAT_VERSION, "config": G.config.to_json()}
+    tag = FORMAT_TAG_STYLEGAN3 if isinstance(G.config, StyleGAN3Config) else FORMAT_TAG
+    meta = {"format": tag, "format_version": FORMAT_VERSION, "config": G.config.to_json()}
     for key, value in (metadata or {}).items():
         if key in meta:
             raise ValueError(f"metadata key {key!r} is reserved")
@@ -35,20 +43,21 @@ def save_generator(G: Generator, path: str | os.PathLike[str], metadata: dict[st
     return atomic_write(path, save(tensors, metadata=meta))
 
 
-def read_own_format(path: str | os.PathLike[str]) -> tuple[GeneratorConfig, dict[str, torch.Tensor], dict[str, str]]:
+def read_own_format(path: str | os.PathLike[str]) -> tuple[GeneratorConfig | StyleGAN3Config, dict[str, torch.Tensor], dict[str, str]]:
     """Return (config, state dict, metadata) of a vjgan .safetensors model.
 
     The header, the config and the tensor shapes it plans are all checked before a tensor is read."""
     meta, shapes = read_header(path)
-    if meta.get("format") != FORMAT_TAG:
+    config_class = CONFIG_CLASSES.get(meta.get("format", ""))
+    if config_class is None:
         raise ValueError("a safetensors file, but not a vjgan model (its metadata has no vjgan config)")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"written by a newer vjgan (model format version {meta.get('format_version', '?')[:20]})")
     if "config" not in meta:
         raise ValueError("a vjgan model without its config")
-    cfg = GeneratorConfig.from_json(meta["config"])
+    cfg = config_class.from_json(meta["config"])
     limits.check_generator_config(cfg)
-    limits.check_state_matches(state_shapes(cfg), shapes)
+    limits.check_state_matches(planned_state_shapes(cfg), shapes)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             state = {k: f.get_tensor(k) for k in f.keys()}

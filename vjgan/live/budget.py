@@ -6,6 +6,10 @@ steps down to an earlier block's skip image (half the resolution, without the fi
 texture) and climbs back once the higher level fits with headroom. Costs are remembered per
 level, so climbing back is decided on measured times, not guesses.
 
+A network without early exits (StyleGAN3: every layer works on the whole picture's band, none
+has an image to show) gives one level: the budget only measures, and the display's cross-fade
+between the two newest frames carries the show when generation is slower than the display.
+
 Pure logic driven by measured durations: tests feed it numbers.
 """
 

@@ -133,7 +133,7 @@ class FrameWorker:
             t1 = self._clock()
             resolution = self.budget.resolution
             try:
-                pixels = self._scene.synth.frame(motion.ws, motion.noise_gains, resolution)
+                pixels = self._scene.synth.frame(motion.ws, motion.noise_gains, resolution, motion.transform)
                 pixels = self._blend_outgoing(pixels, t, features, resolution, onset_times)
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
@@ -185,9 +185,10 @@ class FrameWorker:
         if mix >= 1.0:
             self._outgoing = None
             return pixels
-        old_res = min(resolution, old.levels[0])
+        # The outgoing scene's largest exit point that fits (a StyleGAN3 network has only its full size).
+        old_res = max((r for r in old.levels if r <= resolution), default=old.levels[-1])
         motion = driver.step(t, features, onset_times)
-        previous = old.synth.frame(motion.ws, motion.noise_gains, old_res)
+        previous = old.synth.frame(motion.ws, motion.noise_gains, old_res, motion.transform)
         if previous.shape != pixels.shape:
             previous = _resize_nearest(previous, pixels.shape[0])
         return (previous.astype(np.float32) * (1.0 - mix) + pixels.astype(np.float32) * mix).astype(np.uint8)

@@ -3,7 +3,8 @@
 A route is Klingemann's idea made general: `source × gain → target`. The source is something the
 analyzer hears (a band's level, a band's onset, the beat, loudness); the gain is a named live
 parameter (a MIDI knob); the target is a part of the latent space (a principal direction on a
-layer group, the distance from the average face, the noise, or a snap to the next keyframe).
+layer group, the distance from the average face, the noise, or a snap to the next keyframe) or,
+for StyleGAN3 networks, the view (turn and glide the picture: motion/view.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ EXPRESSIVENESS = Number(1.0, 4.0)
 
 
 SOURCE_PATTERN = re.compile(r"^(band|onset)\.[A-Za-z0-9_-]+$|^(beat|beat\.sin|loudness)$")
-TARGETS = ("direction", "expressiveness", "noise", "snap")
+VIEW_TARGETS = ("rotation", "spin", "translation", "glide")  # StyleGAN3 only; nothing on other networks
+TARGETS = ("direction", "expressiveness", "noise", "snap") + VIEW_TARGETS
 GROUPS = ("coarse", "middle", "fine", "all")
 
 

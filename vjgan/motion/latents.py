@@ -8,6 +8,10 @@ Two kinds of motion, both bounded:
 Finally every row of w+ may move at most `motion.max_speed` ball radii per second (except on an
 onset snap, which is meant to cut) and is smoothed, so a 60 fps picture never jitters.
 
+For networks with an input transform (StyleGAN3) the engine also plays the view: the turn and
+glide parameters and routes (motion/view.py) become each frame's transform, carried in the
+MotionFrame to the generator.
+
 The maths is in pure functions on numpy arrays; LatentEngine only keeps the state between frames
 and is owned by a single thread (the frame worker).
 """
@@ -24,6 +28,8 @@ import numpy as np
 from .config import EXPRESSIVENESS, MAX_SPEED, SMOOTHING, WANDER, MotionConfig, layer_rows
 from .directions import LatentSpace
 from .params import ParamSpec
+from .view import (GLIDE_WIDTHS_PER_S, ROTATION_DEG, SPIN_DEG_PER_S, TRANSLATION_WIDTHS, ViewPush, ViewState,
+                   step_view, view_matrix, view_param_specs)
 
 # ---------------------------------------------------------------------------------------------
 # pure functions
@@ -76,6 +82,7 @@ class MotionFrame:
     noise_gains: np.ndarray  # [num_layers] float32
     snapped: bool  # an onset snap happened this frame (the step limit was lifted)
     drift_position: float
+    transform: np.ndarray | None = None  # [3, 3] input transform (StyleGAN3), None for other networks
 
 
 def source_value(source: str, features, t: float) -> float:
@@ -109,7 +116,7 @@ class LatentEngine:
     """Owns the motion state; step() is called once per generated frame by one thread."""
 
     def __init__(self, space: LatentSpace, keyframes: np.ndarray, num_ws: int, num_layers: int,
-                 config: MotionConfig) -> None:
+                 config: MotionConfig, transformable: bool = False) -> None:
         if keyframes.ndim != 2 or keyframes.shape[1] != space.w_dim or len(keyframes) == 0:
             raise ValueError("keyframes must be a non-empty [K, w_dim] array")
         self.space, self.config = space, config
@@ -123,6 +130,9 @@ class LatentEngine:
         self.position = 0.0
         self._ws: np.ndarray | None = None
         self._onsets_seen: dict[str, float] = {}
+        self.transformable = transformable  # the network takes an input transform: play the view
+        self.view = ViewState()
+        self._view_offsets = np.zeros(2)  # smoothed rotation and translation pushes
 
     # The live parameters this engine reads; registered in the ParamStore by the show.
     def param_specs(self) -> list[ParamSpec]:
@@ -137,6 +147,8 @@ class LatentEngine:
             ParamSpec("motion.smoothing", c.smoothing_s, SMOOTHING.low, SMOOTHING.high, 0.2, "time constant of the final glide (s)", "motion"),
             ParamSpec("noise.base", 1.0, 0.0, 3.0, 0.1, "noise strength on every layer (× learned strength)", "motion"),
         ]
+        if self.transformable:
+            specs += view_param_specs()
         for r in self.routes:
             specs.append(ParamSpec(r.param_name, r.gain, 0.0, r.gain_max, r.smoothing_s,
                                    f"{r.source} → {r.target} ({r.layers})", "routes"))
@@ -147,6 +159,8 @@ class LatentEngine:
         self._ws = None
         self._wander[:] = 0
         self._pulses = {r.name: 0.0 for r in self.routes}
+        self.view = ViewState()
+        self._view_offsets[:] = 0
 
     def new_keyframe(self, w: np.ndarray) -> None:
         """Add a keyframe right after the current one (the 'new keyframe' trigger)."""
@@ -191,6 +205,7 @@ class LatentEngine:
         offsets = np.zeros((self.num_ws, space.w_dim), dtype=np.float32)
         psi = np.ones(self.num_ws, dtype=np.float32)
         noise = np.full(self.num_layers, params.get("noise.base", 1.0), dtype=np.float32)
+        push = {"rotation": 0.0, "spin": 0.0, "translation": 0.0, "glide": 0.0}
         for route in self.routes:
             gain = params.get(route.param_name, route.gain)
             if route.source.startswith("onset.") and onset_times is not None:
@@ -217,6 +232,8 @@ class LatentEngine:
             elif route.target == "noise":
                 layer_idx = rows[rows < self.num_layers]
                 noise[layer_idx] *= 1.0 + gain * value
+            elif route.target in push:
+                push[route.target] += gain * value
         psi = np.minimum(psi, params.get("expressiveness.max", self.config.expressiveness_max))
         base = self._drift_base()
         target = apply_expressiveness(np.broadcast_to(base, (self.num_ws, space.w_dim)), space.w_avg, psi) + offsets
@@ -231,7 +248,18 @@ class LatentEngine:
                 max_step = params.get("motion.max_speed", self.config.max_speed) * space.radius * dt
                 ws = limit_step(smoothed, self._ws, max_step)
         self._ws = ws.astype(np.float32)
-        return MotionFrame(self._ws.copy(), noise, snapped, self.position)
+        transform = self._step_view(dt, params, push) if self.transformable else None
+        return MotionFrame(self._ws.copy(), noise, snapped, self.position, transform)
+
+    def _step_view(self, dt: float, params: Mapping[str, float], push: Mapping[str, float]) -> np.ndarray:
+        """Spin and glide accumulate; the rotation and translation pushes glide like w+ does."""
+        offsets = np.array([push["rotation"] * ROTATION_DEG, push["translation"] * TRANSLATION_WIDTHS])
+        self._view_offsets = one_pole(self._view_offsets, offsets, dt, params.get("motion.smoothing", self.config.smoothing_s))
+        view_push = ViewPush(rotation_deg=float(self._view_offsets[0]), spin_deg_per_s=push["spin"] * SPIN_DEG_PER_S,
+                             translation_widths=float(self._view_offsets[1]),
+                             glide_widths_per_s=push["glide"] * GLIDE_WIDTHS_PER_S)
+        self.view = step_view(self.view, params, view_push, dt)
+        return view_matrix(self.view, params, view_push)
 
     def _snap(self, gain: float) -> None:
         """Jump part of the way to the next keyframe (gain 1 = all the way)."""

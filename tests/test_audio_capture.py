@@ -16,9 +16,16 @@ from vjgan.audio.errors import AudioDeviceError, AudioFileError
 from vjgan.audio.features import Features
 from vjgan.audio.offline import analyze_array
 from vjgan.audio.ring import RingBuffer
-from vjgan.audio.sources import ArraySource, DemoSource, FileSource, load_audio, to_mono
+from vjgan.audio.files import open_audio, to_mono
+from vjgan.audio.sources import ArraySource, DemoSource, FileSource
 
 RATE = 48000
+
+
+def load_audio(path) -> tuple[np.ndarray, int]:
+    """A whole file through the block reader, as frames x channels."""
+    with open_audio(path, block_frames=5000) as reader:
+        return np.concatenate(list(reader.blocks(3001))), reader.rate
 
 
 # --- ring buffer ---------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import numpy as np
 
 from vjgan.audio.errors import AudioDeviceError
 from vjgan.audio.ring import RingBuffer
+from vjgan.audio.samples import BadSampleReport, silence_invalid
 
 log = logging.getLogger("vjgan.audio")
 
@@ -425,6 +426,8 @@ class DeviceSource:
         self.rate = 0
         self.connected = False
         self.reconnects = 0
+        self.bad_samples = 0  # invalid samples (NaN, inf) the driver delivered, played as silence
+        self._bad_report = BadSampleReport(f"audio input {self.name!r}")
         self._stream: Optional[InputStream] = None
         self._ring: Optional[RingBuffer] = None
         self._last_data = 0.0
@@ -486,6 +489,12 @@ class DeviceSource:
             if got is None:
                 return None
         frames, adc = got
+        bad = silence_invalid(frames)  # (a copy out of the ring: the callback's data is untouched)
+        if bad:
+            self.bad_samples += bad
+            line = self._bad_report.add(bad, time.perf_counter())
+            if line:
+                self.on_status(line)
         mono = frames[:, self.channel - 1] if self.channel is not None else frames.mean(axis=1)
         return mono, adc
 

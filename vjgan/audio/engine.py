@@ -176,7 +176,7 @@ class AudioEngine:
         an = self.analyzer
         assert an is not None
         t0 = time.perf_counter()
-        f = an.process(samples, adc, connected=connected)
+        f = an.process(samples, adc, connected=connected, bad_samples=getattr(self.source, "bad_samples", 0))
         cost = time.perf_counter() - t0
         st = self.stats
         st.hops += 1
@@ -241,7 +241,7 @@ def open_source(
 
     say = on_status or (lambda msg: log.warning("%s", msg))
     if file is not None:
-        return FileSource(file, channel=channel, loop=loop, monitor=monitor)
+        return FileSource(file, channel=channel, loop=loop, monitor=monitor, on_status=say)
     if demo:
         return DemoSource(monitor=monitor)
     try:

@@ -236,7 +236,7 @@ def open_source(
     on `on_status`, so a laptop without a sound card still starts the show. A device that was
     named but is not there is an error (a typo should not silently play the demo).
     """
-    from vjgan.audio.capture import DeviceSource
+    from vjgan.audio.capture import DeviceSource, input_devices
     from vjgan.audio.sources import DemoSource, FileSource
 
     say = on_status or (lambda msg: log.warning("%s", msg))
@@ -246,7 +246,7 @@ def open_source(
         return DemoSource(monitor=monitor)
     try:
         src = DeviceSource(device, channel=channel, backend=backend, on_status=say)
-        if device is None and not src.backend.devices():
+        if device is None and not input_devices(backend):
             raise AudioDeviceError("no audio input device found")
         return src
     except AudioDeviceError as exc:

@@ -249,3 +249,23 @@ def test_latest_is_a_snapshot_readers_can_keep():
     assert b.hop_index > a.hop_index  # newer snapshots replaced it...
     with pytest.raises(AttributeError):
         a.bpm = 1.0  # ...and the one we hold never changes under us
+
+
+def test_a_file_with_invalid_samples_plays_as_silence_said_once_and_counted(tmp_path):
+    x, _ = click_track(RATE, 120.0, 1.5, start=0.25)
+    x[RATE // 2 : RATE // 2 + 100] = np.nan
+    x[RATE : RATE + 50] = -np.inf
+    path = tmp_path / "damaged.wav"
+    sf.write(path, x, RATE, subtype="FLOAT")
+    said: list[str] = []
+    rec = Recorder()
+    engine = AudioEngine(FileSource(path, on_status=said.append), on_features=rec)
+    engine.start()
+    assert engine.ended.wait(10.0)
+    engine.stop()
+    assert engine.error is None
+    assert said == ["damaged.wav: 150 invalid sample(s) (NaN, infinity or beyond ±1000) so far, treated as silence"]
+    assert rec.items[-1].bad_samples == 150  # for the HUD
+    assert all(np.isfinite(f.bands).all() and np.isfinite(f.loudness) for f in rec.items)
+    # The clicks after the damage still light the bands: the show did not fade out for good.
+    assert max(max(f.bands) for f in rec.items if f.connected and f.adc_time - rec.items[0].adc_time > 1.1) > 0.3

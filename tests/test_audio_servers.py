@@ -280,3 +280,34 @@ def test_a_jack_server_killed_under_the_input_is_lost_then_back_and_never_hangs(
     assert not stopper.is_alive(), "stopping the engine hung on the dead JACK server"
     assert engine.error is None
     assert sum("lost" in m for m in messages) == 2, messages
+
+
+def test_invalid_samples_from_a_device_are_silenced_counted_and_said_once(jack_server):  # noqa: F811
+    pytest.importorskip("jack", reason="the JACK-Client package (test extra) plays the signal")
+    x, _ = click_track(48000, 120.0, 4.0, start=0.3)
+    x[48000 : 48000 + 100] = np.nan  # JACK passes float samples through untouched, NaN included
+    x[2 * 48000 : 2 * 48000 + 100] = np.inf
+    messages: list[str] = []
+    rec = Recorder()
+    engine = AudioEngine(DeviceSource("system", on_status=messages.append), on_features=rec)
+    engine.start()
+    player = JackPlayer(jack_server, x)
+    try:
+        player.start(player.vjgan_inputs())
+        deadline = time.monotonic() + 15
+        while not player.done and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+    finally:
+        engine.stop()
+        player.close()
+    assert engine.error is None
+    feats = rec.snapshot()
+    # Both channels of the input carry the signal: 2 x 200 samples.
+    assert feats[-1].bad_samples == 400
+    assert [m for m in messages if "invalid" in m] == [
+        "audio input 'system': 200 invalid sample(s) (NaN, infinity or beyond ±1000) so far, treated as silence"]
+    assert all(np.isfinite(f.bands).all() for f in feats)
+    mid = feats[0].band_names.index("mid")
+    t0 = feats[0].adc_time
+    assert any(f.onsets[mid] for f in feats if f.adc_time - t0 > 2.5)  # the clicks after the damage are heard

@@ -151,6 +151,30 @@ def test_blackout_fades_over_its_time() -> None:
         assert (show(r, 0.2, OutputSettings(fit="stretch", blackout=True))[..., :3] == 0).all()
 
 
+def test_the_renderer_says_when_its_picture_will_move_without_a_new_frame() -> None:
+    with make_renderer(blackout_fade_s=0.2) as r:
+        r.submit(frame(solid(200, 200, 200), 1, 0.0))
+        show(r, 0.0)
+        assert not r.animating and not r.has_new_frame  # a still picture: no redraw needed
+        show(r, 0.1, OutputSettings(fit="stretch", blackout=True))
+        assert r.animating  # the blackout is fading
+        show(r, 0.5, OutputSettings(fit="stretch", blackout=True))
+        assert not r.animating
+        r.submit(frame(solid(0, 0, 0), 2, 0.6))
+        assert r.has_new_frame
+        show(r, 0.7, OutputSettings(fit="stretch", effects=(EffectConfig("beat_zoom", {}),)))
+        assert r.animating  # beat-driven effects move between frames
+
+
+def test_a_software_renderer_draws_the_chain_smaller_and_fills_the_output() -> None:
+    with make_renderer((256, 128), max_internal_pixels=64 * 32) as r:
+        assert r.size == (256, 128) and r.internal_size == (64, 32)
+        r.submit(frame(quadrants(), 1, 0.0))
+        small = show(r, 0.0)
+        assert small.shape == (32, 64, 4)
+        assert tuple(small[4, 4, :3]) == (255, 0, 0) and tuple(small[28, 60, :3]) == (255, 255, 255)
+
+
 # --- textures ------------------------------------------------------------------------------------
 
 def test_textures_are_allocated_once_and_updated_in_place(renderer: Renderer) -> None:

@@ -107,15 +107,16 @@ def test_frame_budget_steps_down_and_back_with_a_slow_generator(tmp_path: Path, 
 
     from vjgan.audio.features import rest_features
     from vjgan.config import load_preset
+    from vjgan.engine.scene import build_scene
     from vjgan.handover import LatestSlot
     from vjgan.live.budget import BudgetPolicy
-    from vjgan.live.scene import build_scene
     from vjgan.live.worker import FrameWorker
     from vjgan.motion.params import ParamStore
+    from vjgan.supervise import Supervisor
 
     monkeypatch.setenv("VJGAN_CACHE_DIR", str(tmp_path))
-    scene = build_scene(MODEL, load_preset("default").motion, torch.device("cpu"))
-    real_frame = scene.backend.frame
+    scene = build_scene(MODEL, load_preset("default"), torch.device("cpu"))
+    real_frame = scene.synth.frame
     slow = {"on": True}
 
     def deliberately_slow(ws, noise, resolution):
@@ -123,12 +124,13 @@ def test_frame_budget_steps_down_and_back_with_a_slow_generator(tmp_path: Path, 
         time.sleep(0.08 if (resolution == 64 and slow["on"]) else 0.004)
         return real_frame(ws, noise, resolution)
 
-    scene.backend.frame = deliberately_slow
+    scene.synth.frame = deliberately_slow
     params = ParamStore(scene.engine.param_specs())
     frames: LatestSlot = LatestSlot()
     policy = BudgetPolicy(display_hz=60, min_fps=24, lowest_resolution=16, step_down_after_s=0.3, climb_after_s=0.5)
-    worker = FrameWorker(scene, lambda: rest_features(("bass",)), params, frames, policy, log=lambda s: None)
-    worker.start()
+    worker = FrameWorker(scene, lambda: rest_features(("bass",)), params, frames, policy)
+    supervisor = Supervisor()
+    task = supervisor.spawn("generator", worker.run, on_restart=worker.restart)
     try:
         deadline = time.monotonic() + 20
         while worker.budget.resolution == 64 and time.monotonic() < deadline:
@@ -147,6 +149,5 @@ def test_frame_budget_steps_down_and_back_with_a_slow_generator(tmp_path: Path, 
             time.sleep(0.05)
         assert worker.budget.resolution == 64, "never climbed back"
     finally:
-        worker.stop()
-        worker.join(5)
-    assert worker.error is None
+        supervisor.stop()
+    assert task.restarts == 0

@@ -33,8 +33,7 @@ def test_knobs_and_pads_drive_the_show(xvfb, jack, tmp_path: Path, monkeypatch: 
         path = save_preset(preset, tmp_path / "with-midi.toml")
         state = tmp_path / "state.toml"
         show = LiveShow(LiveOptions(preset=str(path), model=str(MODEL), demo=True, midi=(ctl.name,), duration=30,
-                                    operator=False, window_size=(320, 180), fresh=True, state_file=str(state)),
-                        log=lambda msg: None)
+                                    operator=False, window_size=(320, 180), fresh=True, state_file=str(state)))
         seen: dict[str, object] = {}
 
         def play() -> None:

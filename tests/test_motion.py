@@ -159,14 +159,18 @@ def test_noise_route_and_gain_parameter_by_name(G, space) -> None:
 def test_param_store_ranges_snapshots_and_listeners() -> None:
     store = ParamStore([ParamSpec("gain.a", 0.5, 0.0, 2.0)])
     seen = []
-    unsubscribe = store.subscribe(lambda n, v: seen.append((n, v)))
+    unsubscribe = store.subscribe(lambda n, v, origin: seen.append((n, v, origin)))
     snap = store.snapshot()
     assert store.set("gain.a", 5.0) == 2.0
     assert snap["gain.a"] == 0.5  # snapshots are immutable
     assert store.snapshot()["gain.a"] == 2.0 and store.snapshot().version > snap.version
-    assert store.set_normalized("gain.a", 0.25) == 0.5
+    assert store.set_normalized("gain.a", 0.25, origin="knob 7") == 0.5
     assert store.get_normalized("gain.a") == 0.25
-    assert seen == [("gain.a", 2.0), ("gain.a", 0.5)]
+    assert seen == [("gain.a", 2.0, None), ("gain.a", 0.5, "knob 7")]
+    assert store.nudge_normalized("gain.a", 0.25) == 1.0
+    assert store.toggle("gain.a") == 0.0 and store.toggle("gain.a") == 2.0
+    assert store.reset("gain.a") == 0.5
+    del seen[2:]
     unsubscribe()
     store.set("gain.a", 1.0)
     assert len(seen) == 2

@@ -16,7 +16,8 @@ import pytest
 
 from vjgan.audio.features import rest_features
 from vjgan.config import load_preset, user_presets_dir
-from vjgan.control.actions import ActionRegistry
+from vjgan.control.apply import ApplyToParams
+from vjgan.control.commands import ACTIONS
 from vjgan.control.mapping import Control, Mapping
 from vjgan.control.midi import MidiController
 from vjgan.motion.params import ParamSpec, ParamStore
@@ -24,8 +25,10 @@ from vjgan.operator import hud, state as st
 from vjgan.operator.collect import DisplayMeters, action_rows, collect_view, midi_view, param_rows
 from vjgan.operator.hud import Rect, fit_aspect, layout_operator, layout_output_hud, wrap
 from vjgan.operator.placement import Area, Screen, place_operator
-from vjgan.operator.presets import (PresetSaver, name_base, next_free_name, preset_for_saving, save_new_preset)
+from vjgan.live.saving import (PresetSaver, name_base, next_free_name, preset_for_saving, save_new_preset)
 from vjgan.operator.runner import CommandRunner
+from vjgan.alarms import AlarmBoard
+from vjgan.control.commands import CommandQueue
 from vjgan.operator.state import KeyPress, OperatorState, handle_key
 from vjgan.operator.text import build_atlas, fit_text
 from vjgan.operator.view import ACTION, BandMeter, MidiView, OperatorView, Row, fmt, format_value, mapping_text
@@ -118,7 +121,7 @@ def test_learn_key_toggles_and_escape_cancels() -> None:
 
 def test_show_keys_presets_and_save() -> None:
     s = OperatorState(selected="gain.bass")
-    expect = {"t": st.Invoke("tap_tempo"), "b": st.Invoke("blackout"), "space": st.Invoke("freeze"),
+    expect = {"t": st.Invoke("tap-tempo"), "a": st.Invoke("acknowledge"), "b": st.Invoke("blackout"), "space": st.Invoke("freeze"),
               "f": st.ToggleFullscreen(), "h": st.ToggleOperator(), "3": st.RecallPreset(3),
               "delete": st.Unbind("gain.bass"), "backspace": st.Unbind("gain.bass")}
     for name, command in expect.items():
@@ -341,11 +344,10 @@ def test_display_meters_measure_rate_and_latency() -> None:
 def controller() -> tuple[ParamStore, MidiController]:
     params = ParamStore([ParamSpec("master", 1.0), ParamSpec("blackout", 0.0, toggle=True),
                          ParamSpec("gain.bass", 0.9, 0.0, 2.0)])
-    actions = ActionRegistry()
-    fired: list[str] = []
-    actions.register("blackout", lambda call: fired.append(call.name))
-    actions.register("recall-preset", lambda call: fired.append(f"recall {call.argument}"), takes_argument=True)
-    return params, MidiController(params, actions, inputs=(), report=lambda line: None)
+    fired: list = []
+    midi = MidiController(params, post=ApplyToParams(params, other=fired.append), inputs=(), report=lambda line: None)
+    midi.fired = fired  # (the commands that are not parameter moves, for the assertions)
+    return params, midi
 
 
 def test_rows_and_midi_view_from_a_controller() -> None:
@@ -356,10 +358,13 @@ def test_rows_and_midi_view_from_a_controller() -> None:
     rows = param_rows(params, midi.mappings_for)
     assert [r.target for r in rows] == ["master", "blackout", "gain.bass"]
     assert rows[2].mapping == "ch 1 CC 21" and rows[1].toggle and rows[2].maximum == 2.0
-    actions = action_rows(midi, ["default", "drop"])
-    assert [(r.target, r.kind, r.title) for r in actions] == [
-        ("blackout", ACTION, "blackout"), ("recall-preset:1", ACTION, "recall-preset:1 (default)"),
-        ("recall-preset:2", ACTION, "recall-preset:2 (drop)")]
+    actions = action_rows(midi, ["default", "drop"])  # the show's vocabulary, a recall per preset
+    assert [r.target for r in actions] == sorted(
+        [n for n in ACTIONS if n != "recall-preset"] + ["recall-preset:1", "recall-preset:2"])
+    assert {r.kind for r in actions} == {ACTION} and ("blackout", "blackout") in [(r.target, r.title) for r in actions]
+    assert [r.title for r in actions if r.target.startswith("recall-preset")] == [
+        "recall-preset:1 (default)", "recall-preset:2 (drop)"]
+    assert action_rows(None, ["default"]) == action_rows(midi, ["default"])  # with or without MIDI
     # Learned at 100/127 while the value is 0.9/2: the knob must pick the value up first.
     assert param_rows(params, midi.mappings_for, midi.takeover_state)[2].pickup == pytest.approx(100 / 127)
     for value in (80, 57):  # through 0.45 of the range: taken over
@@ -383,17 +388,14 @@ class Host:
         self.audio = type("Audio", (), {"latest": staticmethod(lambda: rest_features(("sub", "bass")))})()
         self.worker = self.renderer = self.window = self.frames = None
         self.lines: list[str] = []
-        self.switched: list[str] = []
-        self.invoked: list[str] = []
+        self.commands = CommandQueue()  # the show's one command path; the test reads what arrived
+        self.alarms = AlarmBoard()
 
     def log(self, line: str) -> None:
         self.lines.append(line)
 
-    def invoke(self, name: str) -> None:
-        self.invoked.append(name)
-
-    def switch_preset(self, name: str) -> None:
-        self.switched.append(name)
+    def post(self, command) -> None:
+        self.commands.post(command)
 
 
 def test_collect_view_reads_the_show() -> None:
@@ -421,15 +423,18 @@ def test_runner_learns_unbinds_and_reports() -> None:
     assert [m.control.number for m in midi.mappings_for("gain.bass")] == [7]
     runner.run(st.Unbind("gain.bass"), s)
     assert midi.mappings_for("gain.bass") == () and "1 MIDI control unbound" in runner.current_status().text
+    host.commands.drain()
     runner.run(st.SetParam("gain.bass", 1.5), s)
-    assert params.get("gain.bass") == 1.5
     runner.run(st.RecallPreset(2), s)
-    assert host.switched == ["drop"]
     runner.run(st.RecallPreset(7), s)
     assert runner.current_status().error and "no preset 7 (there are 2)" in runner.current_status().text
     runner.run(st.FireAction("recall-preset:1"), s)
-    runner.run(st.Invoke("tap_tempo"), s)
-    assert host.invoked == ["tap_tempo"]
+    runner.run(st.Invoke("tap-tempo"), s)
+    runner.run(st.Invoke("acknowledge"), s)
+    posted = host.commands.drain()  # everything that steers the show went onto its command path
+    assert [type(c).__name__ for c in posted] == ["SetParam", "RecallPreset", "RecallPreset", "Tap", "AcknowledgeAlarm"]
+    assert (posted[0].name, posted[0].value, posted[0].source) == ("gain.bass", 1.5, "operator")
+    assert [posted[1].which, posted[2].which] == ["2", "1"]
     # Without a controller a learn is refused in words and the state drops it.
     bare = CommandRunner(Host(params, None, []), toggle_operator=lambda: None)
     s = bare.run(st.StartLearn("gain.bass"), OperatorState(learning="gain.bass"))

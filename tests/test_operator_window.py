@@ -12,6 +12,7 @@ Only windows (GLX) are opened in this process, never an EGL context (see docs/di
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import signal
 import subprocess
@@ -27,7 +28,7 @@ import pytest
 
 from vjgan.audio.features import Features, rest_features
 from vjgan.config import load_preset, user_presets_dir
-from vjgan.control.actions import ActionRegistry
+from vjgan.control.commands import Blackout
 from vjgan.control.midi import MidiController
 from vjgan.display.frame import Frame
 from vjgan.display.inputs import DisplayInputs
@@ -74,8 +75,17 @@ class FixedAudio:
     def latest(self) -> Features:
         return self.features
 
-    def tap(self) -> None:
-        self.taps.append(time.perf_counter())
+    def tap(self, t: float | None = None) -> None:
+        self.taps.append(time.perf_counter() if t is None else t)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(logging.INFO)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
 class Stage:
@@ -83,21 +93,22 @@ class Stage:
 
     def __init__(self, output_size: tuple[int, int] = (160, 90)) -> None:
         self.lines: list[str] = []
-        self.show = show = LiveShow(LiveOptions(preset="default"), log=self.lines.append)
+        self._log = _ListHandler(self.lines)
+        logging.getLogger("vjgan").addHandler(self._log)
+        logging.getLogger("vjgan").setLevel(logging.INFO)  # as `vjgan live` logs
+        self.show = show = LiveShow(LiveOptions(preset="default"))
         for name, default, maximum in (("gain.bass", 0.9, 2.0), ("gain.sub", 1.0, 3.0), ("drift.speed", 1.0, 4.0)):
             show.params.register(ParamSpec(name, default, 0.0, maximum, 0.1, "", "routes"))
         show.audio = FixedAudio()
         show.window = OutputWindow(WindowConfig(size=output_size, title="vjgan output"))
         show.renderer = Renderer(show.window.ctx, show.window.framebuffer_size,
                                  RendererConfig(display_hz=show.window.refresh_hz, upload="pbo"))
-        actions = ActionRegistry()
-        actions.register("blackout", lambda call: show.invoke("blackout"))
-        actions.register("recall-preset", lambda call: None, takes_argument=True)
-        show.midi = MidiController(show.params, actions, inputs=(), report=self.lines.append)
+        show.midi = MidiController(show.params, post=show.post, supervisor=show.supervisor, inputs=(),
+                                   report=self.lines.append)
         # Switching presets builds a scene on the generator, which this stage has not got: the
-        # request is recorded here and carried out for real in the `vjgan live` test below.
+        # request is recorded here and carried out for real in the `vjgan live` tests.
         self.switched: list[str] = []
-        show.switch_preset = self.switched.append  # type: ignore[method-assign]
+        show.request_preset = lambda preset: self.switched.append(preset.name)  # type: ignore[method-assign]
         self.frame_index = 0
         self.console: OperatorConsole | None = None
 
@@ -107,9 +118,10 @@ class Stage:
         self.show.renderer.submit(Frame(pixels, self.frame_index, now - 0.03, now, pixels.shape[0]))
 
     def step(self) -> None:
-        """One turn of the live loop: events, then the output picture and the operator's redraw."""
+        """One turn of the live loop: events, commands, then the output picture and the operator's redraw."""
         show = self.show
         show.window.poll()
+        show.take_commands()
         # The live loop's settings (master, blackout, freeze) without the preset's effect chain:
         # colours are compared exactly here (effects are tested in test_display_render.py).
         settings = replace(show._output_settings(), effects=())
@@ -129,6 +141,7 @@ class Stage:
         return check()
 
     def close(self) -> None:
+        logging.getLogger("vjgan").removeHandler(self._log)
         if self.console is not None:
             self.console.close()
         self.show.renderer.release()
@@ -204,7 +217,7 @@ def test_the_preview_shows_the_output_picture(stage: Stage, xvfb: Path) -> None:
                        and op.last_layout.preview.w / op.last_layout.preview.h == pytest.approx(4 / 3, rel=0.05)
                        and shows_quadrants())
     # Blackout reaches the preview too: it samples what the audience sees.
-    stage.show.invoke("blackout")
+    stage.show.post(Blackout(source="test"))
     assert stage.until(lambda: read_screen(xvfb)[oy + int(p.y + p.h / 4), ox + int(p.x + p.w / 4)].max() < 10)
     # The redraw runs at the operator's rate without vsync; it never asked for the output's swap rate.
     assert op.redraws > 0
@@ -300,7 +313,8 @@ def test_learn_binds_the_next_control_and_shows_it(stage: Stage, x_input: XInput
     # The learned knob drives its parameter (pick-up: it takes over once it meets the value).
     for value in (70, 57, 64):
         midi.handle_message("nanoKONTROL2 SLIDER/KNOB", [0xB0, 21, value])
-    assert stage.show.params.get("gain.bass") == pytest.approx(2.0 * 64 / 127)
+    # (through the command path: applied on the show's next turn)
+    assert stage.until(lambda: stage.show.params.get("gain.bass") == pytest.approx(2.0 * 64 / 127))
 
     # Delete unbinds it again.
     x_input.press("Delete")
@@ -350,7 +364,7 @@ def test_ctrl_s_saves_a_new_user_preset(stage: Stage, x_input: XInput, tmp_path:
     # Again: another new file; nothing shipped was touched and no temporary file is left.
     x_input.press("s", "Control_L")
     assert stage.until(lambda: (user_presets_dir() / "default-3.toml").is_file())
-    console.runner.saver.wait()
+    stage.show.saver.wait()
     assert sorted(p.name for p in user_presets_dir().iterdir()) == ["default-2.toml", "default-3.toml"]
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in data_dir("presets").glob("*")} == shipped
 

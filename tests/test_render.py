@@ -212,17 +212,17 @@ def test_same_seed_gives_identical_frames_and_audio(rendered, workspace) -> None
 
 def test_a_section_moves_exactly_as_that_part_of_the_full_render(workspace, monkeypatch) -> None:
     # Spy on the generator (the real one still runs) to see the motion and pictures it made.
-    from vjgan.render.generate import FrameGenerator
+    from vjgan.engine.synth import Synthesizer
 
     made: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    real = FrameGenerator.generate
+    real = Synthesizer.frames
 
     def spy(self, ws, gains):
         frames = real(self, ws, gains)
         made.append((ws.copy(), gains.copy(), frames.cpu().numpy()))
         return frames
 
-    monkeypatch.setattr(FrameGenerator, "generate", spy)
+    monkeypatch.setattr(Synthesizer, "frames", spy)
 
     def run(out: str, *extra: str) -> tuple[np.ndarray, ...]:
         made.clear()

@@ -30,7 +30,7 @@ from vjgan.render.codecs import (CONTAINERS, VideoSettings, audio_settings, cont
 from vjgan.render.colour import rgb_to_yuv420p, yuv420p_to_rgb
 from vjgan.render.encode import VideoFile
 from vjgan.render.feed import FeatureFeed
-from vjgan.render.generate import FrameGenerator
+from vjgan.engine.synth import Synthesizer
 from vjgan.render.options import parse_fps, parse_size, parse_time
 from vjgan.render.post import GLPost, TensorPost
 from vjgan.render.progress import Progress, format_clock, format_progress
@@ -93,20 +93,18 @@ def test_option_parsing() -> None:
 
 
 def test_cpu_renders_leave_cores_to_the_encoder(monkeypatch) -> None:
-    from vjgan.render.options import RenderOptions
-    from vjgan.render.render import cpu_threads
+    from vjgan.engine.device import render_cpu_threads
 
-    opts = RenderOptions(audio=Path("a.wav"), out=Path("a.mp4"))
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 8)
-    assert cpu_threads(opts, torch.device("cpu")) == 4
-    assert cpu_threads(opts, torch.device("cuda")) is None  # torch's own choice next to a GPU
-    assert cpu_threads(RenderOptions(audio=Path("a.wav"), out=Path("a.mp4"), threads=3), torch.device("cpu")) == 3
+    assert render_cpu_threads(torch.device("cpu")) == 4
+    assert render_cpu_threads(torch.device("cuda")) is None  # torch's own choice next to a GPU
+    assert render_cpu_threads(torch.device("cpu"), requested=3) == 3
     monkeypatch.setenv("OMP_NUM_THREADS", "6")
-    assert cpu_threads(opts, torch.device("cpu")) is None  # the user's environment wins
+    assert render_cpu_threads(torch.device("cpu")) is None  # the user's environment wins
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     monkeypatch.delenv("OMP_NUM_THREADS")
-    assert cpu_threads(opts, torch.device("cpu")) == 1
+    assert render_cpu_threads(torch.device("cpu")) == 1
 
 
 def test_cli_wiring_builds_options() -> None:
@@ -341,16 +339,16 @@ def tiny() -> Generator:
 
 
 def test_every_frame_of_a_batch_gets_its_own_noise_gains(tiny: Generator) -> None:
-    gen = FrameGenerator(tiny, torch.device("cpu"))
+    gen = Synthesizer(tiny, torch.device("cpu"), live=False)
     w = tiny.mapping(torch.randn(1, tiny.z_dim), None).detach().numpy()[0]
     ws = np.stack([w] * 4)
     gains = np.ones((4, gen.num_layers), np.float32)
     gains[1] = 0.0
     gains[3] = 3.0
-    batch = gen.generate(ws, gains)
+    batch = gen.frames(ws, gains)
     assert batch.shape == (4, 16, 16, 4) and batch.dtype == torch.uint8
     for i in range(4):
-        single = gen.generate(ws[i : i + 1], gains[i : i + 1])[0]
+        single = gen.frames(ws[i : i + 1], gains[i : i + 1])[0]
         assert (batch[i].int() - single.int()).abs().max() <= 1  # the gains of frame i, not of its batch
     assert torch.equal(batch[0], batch[2])
     assert not torch.equal(batch[0], batch[1]) and not torch.equal(batch[0], batch[3])

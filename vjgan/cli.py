@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .errors import UserError
+from .logs import setup_logging
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -45,7 +46,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from .gan.bench import bench_generator, config_f, describe_machine, random_generator
     from .gan.load import load_generator
 
-    from .live.scene import pick_device
+    from .engine.device import pick_device
 
     device = pick_device(args.device)
     if args.threads:
@@ -63,7 +64,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         for r in args.res:
             print(bench_display((w, h), r).describe())
         return 0
-    if args.model:
+    if args.model == "default" or (not args.model and device.type != "cuda"):
+        # The model a fresh install plays: what a laptop without a GPU should measure.
+        from .resources import data_file
+
+        shipped = data_file("models", "default.safetensors")
+        nets = [(f"the shipped default model ({shipped.name})", load_generator(shipped))]
+    elif args.model:
         nets = [(args.model, load_generator(args.model))]
     else:
         nets = [(f"random config-F {r}x{r}", random_generator(config_f(r))) for r in args.res]
@@ -81,9 +88,17 @@ def _bench_live(args: argparse.Namespace, device) -> int:
         w, h = (int(x) for x in args.output.lower().split("x"))
     except ValueError:
         raise UserError(f"--output must look like 640x360, not {args.output!r}") from None
-    models = [args.live_model] if args.live_model else [random_generator(config_f(r)) for r in args.res]
+    if args.live_model:
+        models = [args.live_model]
+    elif device.type != "cuda":
+        from .resources import data_file
+
+        models = [str(data_file("models", "default.safetensors"))]  # what a laptop without a GPU plays
+    else:
+        models = [random_generator(config_f(r)) for r in args.res]
     for model in models:
-        result = run_live_bench(model, device, seconds=args.seconds, output=(w, h), min_fps=args.min_fps)
+        result = run_live_bench(model, device, seconds=args.seconds, output=(w, h), min_fps=args.min_fps,
+                                redraw=args.redraw)
         print_live_bench(result)
     return 0
 
@@ -107,12 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
                        description="`vjgan bench [MODEL]` times synthesis in each mode; `vjgan bench live` runs the whole "
                                    "show offscreen with time-stamped clicks and reports sound-to-screen latency; "
                                    "`vjgan bench display` times the upload and shader chain offscreen.")
-    p.add_argument("model", nargs="?", help="a model file (default: random config-F networks), 'live' or 'display'")
+    p.add_argument("model", nargs="?", help="a model file, 'default' (the shipped model), 'live' or 'display' "
+                                             "(default: the shipped model on a CPU, random config-F networks on CUDA)")
     p.add_argument("--live-model", help="with `bench live`: a model file instead of random config-F networks")
     p.add_argument("--seconds", type=float, default=20.0, help="with `bench live`: length of the click track")
     p.add_argument("--output", default="640x360", help="with `bench live` / `bench display`: offscreen output size")
     p.add_argument("--min-fps", type=float, default=24.0, help="with `bench live`: the frame budget's floor")
-    p.add_argument("--res", type=int, nargs="+", default=[256, 512, 1024], help="resolutions of the random networks")
+    p.add_argument("--redraw", choices=("live", "every"), default="live",
+                   help="with `bench live`: redraw as the live show does (default), or on every display tick")
+    p.add_argument("--res", type=int, nargs="+", default=[256, 512, 1024],
+                   help="resolutions of the random config-F networks (CUDA, or `bench live` without --live-model)")
     p.add_argument("--device", help="cuda, mps or cpu (default: cuda when present)")
     p.add_argument("--batch", type=int, default=8, help="batch size of the offline-rendering mode")
     p.add_argument("--iters", type=int, default=50, help="timed iterations per repeat")
@@ -143,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="ignore the autosaved running state")
     p.set_defaults(handler=_cmd_live)
 
+    p = sub.add_parser("commands", help="list the named actions keys, pads and OSC can fire (docs/commands.md)")
+    p.set_defaults(handler=_cmd_commands)
+
     p = sub.add_parser("devices", help="list audio inputs, MIDI ports and monitors")
     p.add_argument("--audio-backend", choices=("sounddevice", "pyaudio"), default="sounddevice")
     p.set_defaults(handler=_cmd_devices)
@@ -168,6 +190,15 @@ def _cmd_live(args: argparse.Namespace) -> int:
         device=args.device, min_fps=args.min_fps, duration=args.duration, fresh=args.fresh,
         operator=not args.no_operator, hud=args.hud,
     ))
+
+
+def _cmd_commands(args: argparse.Namespace) -> int:
+    from .control.commands import describe_actions
+
+    print("Named actions (MIDI pads, keys, the operator window and OSC all fire these):")
+    for line in describe_actions():
+        print(f"  {line}")
+    return 0
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:
@@ -215,19 +246,20 @@ def _plugin_parsers() -> list[Callable[[argparse._SubParsersAction], None]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Library modules report through logging; the user sees one "vjgan: ..." line per event.
-    logging.basicConfig(level=logging.WARNING, format="vjgan: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "command", None) is None:
+        # A bare `vjgan` plays the show, as a fresh install should: `vjgan live` with its defaults.
+        args = parser.parse_args(["live"])
+    # One logging path: "vjgan: ..." lines on stderr, and a log file in the user's data folder
+    # (for the show, the file an operator can send after it).
+    setup_logging(verbose=getattr(args, "verbose", False), log_file=args.command == "live")
     # Subcommand modules name their callback `handler` or `func`.
     handler = getattr(args, "handler", None) or getattr(args, "func", None)
-    if handler is None:
-        parser.print_help()
-        return 2
     try:
         return int(handler(args) or 0)
     except UserError as e:
-        print(f"vjgan: {e}", file=sys.stderr)
+        logging.getLogger("vjgan").error("%s", e)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Union
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from vjgan.audio.analysis import Analyzer
 from vjgan.audio.config import AnalysisConfig
 from vjgan.audio.errors import AudioDeviceError
 from vjgan.audio.features import Features, rest_features
+
+if TYPE_CHECKING:
+    from vjgan.supervise import Supervisor, Task
 
 log = logging.getLogger("vjgan.audio")
 
@@ -76,14 +79,20 @@ class AudioEngine:
         self.ended = threading.Event()  # the source has ended (a file without loop)
         self._latest: Features = rest_features(self.config.band_names(), time.perf_counter())
         self._commands: deque[tuple[str, tuple]] = deque(maxlen=512)
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._task: Optional["Task"] = None
+        self._supervisor: Optional["Supervisor"] = None
+        self._own_supervisor = False
         self._saved_switch: Optional[float] = None
-        self.error: Optional[BaseException] = None
+        self.last_hop_at: Optional[float] = None  # perf_counter time of the newest hop (the watchdog's)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> "AudioEngine":
+    def start(self, supervisor: Optional["Supervisor"] = None) -> "AudioEngine":
+        """Open the source and start the capture thread, as a task of `supervisor` (the show's;
+        a private one when none is given). A fault in the analysis is logged and shown, and the
+        thread restarts with a fresh analyzer on the same source."""
+        from vjgan.supervise import Supervisor
+
         self.source.start()  # errors (bad device) surface here, in the caller's thread
         self.analyzer = Analyzer(self.source.rate, self.config)
         self._latest = rest_features(self.config.band_names(), time.perf_counter())
@@ -93,20 +102,28 @@ class AudioEngine:
         self._saved_switch = sys.getswitchinterval()
         if self._saved_switch > self.SWITCH_INTERVAL_S:
             sys.setswitchinterval(self.SWITCH_INTERVAL_S)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="vjgan-audio", daemon=True)
-        self._thread.start()
+        self._own_supervisor = supervisor is None
+        self._supervisor = supervisor or Supervisor()
+        self._task = self._supervisor.spawn("audio", self._run, label="AUDIO ANALYSIS",
+                                            on_restart=self._fresh_analyzer)
         return self
 
     def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        if self._task is not None and self._task.thread.is_alive():
+            self._task.stop()
+            if not self._task.join(timeout):
+                log.warning("the audio thread did not stop within %.0f s; leaving it behind", timeout)
+        if self._own_supervisor and self._supervisor is not None:
+            self._supervisor.stop(timeout=0.1)
         self.source.stop()
         if self._saved_switch is not None:
             sys.setswitchinterval(self._saved_switch)
             self._saved_switch = None
+
+    def _fresh_analyzer(self) -> None:
+        """After a fault: a new analyzer (the old one's state may be what failed); the tempo
+        found so far is lost, the source and its stream stay open."""
+        self.analyzer = Analyzer(self.source.rate, self.config)
 
     def __enter__(self) -> "AudioEngine":
         return self.start()
@@ -116,7 +133,16 @@ class AudioEngine:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._task is not None and self._task.thread.is_alive()
+
+    @property
+    def restarts(self) -> int:
+        """How often the capture thread failed and was restarted."""
+        return self._task.restarts if self._task is not None else 0
+
+    def hop_age(self) -> Optional[float]:
+        """Seconds since the last analysis hop, for the watchdog (None before the first)."""
+        return None if self.last_hop_at is None else time.perf_counter() - self.last_hop_at
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -169,6 +195,7 @@ class AudioEngine:
 
     def _publish(self, f: Features) -> None:
         self._latest = f  # the hand-over: one reference swap
+        self.last_hop_at = time.perf_counter()
         if self.on_features is not None:
             self.on_features(f)
 
@@ -184,38 +211,38 @@ class AudioEngine:
         st.max_analysis_s = max(st.max_analysis_s, cost)
         self._publish(f)
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
+        """The capture thread's body: read a hop, analyse, publish, until `stop`. A fault
+        propagates to the supervisor."""
         an = self.analyzer
         assert an is not None
         src = self.source
         hop_s = an.dt
         last_adc: Optional[float] = None
-        try:
-            while not self._stop.is_set():
-                self._drain_commands()
-                got = src.read(an.hop, timeout=2 * hop_s)
-                if got is not None:
-                    samples, adc = got
-                    self._analyse(samples, adc, connected=True)
-                    last_adc = adc
-                    continue
-                now = time.perf_counter()
-                event = src.poll(now)
-                if event == "ended":
-                    self.ended.set()
-                if src.connected:
-                    continue  # a late block, not a lost device: wait for it
-                # Input gone: keep the hop rate with silence so everything decays to rest and the
-                # beat clock keeps running; stamps continue on the wall clock.
-                if last_adc is None or now - last_adc > 1.0:
-                    last_adc = now - hop_s
-                while last_adc + hop_s <= now:
-                    last_adc += hop_s
-                    self.stats.silent_hops += 1
-                    self._analyse(an.silence(), last_adc, connected=False)
-        except BaseException as exc:  # noqa: BLE001 - reported, and the show keeps its last snapshot
-            self.error = exc
-            log.exception("audio capture thread stopped")
+        while not stop.is_set():
+            if self.analyzer is not an:  # restarted after a fault
+                an = self.analyzer
+            self._drain_commands()
+            got = src.read(an.hop, timeout=2 * hop_s)
+            if got is not None:
+                samples, adc = got
+                self._analyse(samples, adc, connected=True)
+                last_adc = adc
+                continue
+            now = time.perf_counter()
+            event = src.poll(now)
+            if event == "ended":
+                self.ended.set()
+            if src.connected:
+                continue  # a late block, not a lost device: wait for it
+            # Input gone: keep the hop rate with silence so everything decays to rest and the
+            # beat clock keeps running; stamps continue on the wall clock.
+            if last_adc is None or now - last_adc > 1.0:
+                last_adc = now - hop_s
+            while last_adc + hop_s <= now:
+                last_adc += hop_s
+                self.stats.silent_hops += 1
+                self._analyse(an.silence(), last_adc, connected=False)
 
 
 def open_source(

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Literal, Mapping as TMapping, Optional, Sequence
 
 from ..errors import UserError
-from .actions import parse_action_name
+from .commands import check_action
 from .messages import CC14_LSB_OFFSET, CC14_MAX_MSB_NUMBER
 
 
@@ -133,7 +133,7 @@ class Mapping:
             raise _invalid(where, f"param {self.param!r} is not a parameter name")
         if self.action is not None:
             try:
-                parse_action_name(self.action)
+                check_action(self.action)  # a name of the show's vocabulary, with its argument if it takes one
             except UserError as e:
                 raise _invalid(where, str(e)) from None
             if self.kind != TRIGGER:

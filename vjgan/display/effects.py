@@ -36,6 +36,7 @@ class EffectSpec:
     description: str
     params: tuple[EffectParam, ...]
     feedback: bool = False  # reads its own output of the previous picture (u_history)
+    moves_with: tuple[str, ...] = ()  # parameters that, when not 0, make it change with time or sound
 
     @property
     def shader(self) -> str:
@@ -64,20 +65,20 @@ EFFECTS: dict[str, EffectSpec] = {spec.name: spec for spec in (
         _p("amount", 0.06, 0.0, 0.5, "extra zoom on the beat (0.06 = 6%)"),
         _p("sharpness", 4.0, 0.5, 20.0, "how quickly the zoom falls back after the beat"),
         _p("bass", 0.5, 0.0, 2.0, "extra zoom from the bass level, relative to amount"),
-    )),
+    ), moves_with=("amount",)),
     EffectSpec("rgb_shift", "red and blue split apart on onsets and with the bass", (
         _p("amount", 0.012, 0.0, 0.1, "split at full drive, as a fraction of the width"),
         _p("angle", 0.0, -180.0, 180.0, "direction of the split in degrees (0 = horizontal)"),
         _p("onset", 1.0, 0.0, 1.0, "drive from onsets"),
         _p("bass", 0.3, 0.0, 1.0, "drive from the bass level"),
         _p("base", 0.0, 0.0, 1.0, "constant drive, also in silence"),
-    )),
+    ), moves_with=("onset", "bass")),
     EffectSpec("kaleidoscope", "mirrored wedges around the centre, turning slowly; the bass twists them", (
         _p("segments", 6.0, 2.0, 24.0, "number of mirrored wedges (whole numbers)"),
         _p("spin", 0.02, -1.0, 1.0, "turns per second"),
         _p("bass", 0.25, 0.0, 1.0, "twist from the bass level, in wedge widths"),
         _p("mix", 1.0, 0.0, 1.0, "blend with the untouched picture"),
-    )),
+    ), moves_with=("spin", "bass")),
     EffectSpec("colour_grade", "saturation, contrast, brightness and hue; the beat swings the hue", (
         _p("saturation", 1.0, 0.0, 2.0, "0 = grey, 1 = unchanged"),
         _p("contrast", 1.0, 0.0, 2.0, "around mid grey; 1 = unchanged"),
@@ -85,7 +86,7 @@ EFFECTS: dict[str, EffectSpec] = {spec.name: spec for spec in (
         _p("hue", 0.0, -0.5, 0.5, "hue rotation in turns"),
         _p("hue_beat", 0.0, 0.0, 0.5, "hue swing on each beat, in turns"),
         _p("bass_saturation", 0.0, 0.0, 1.0, "extra saturation with the bass level"),
-    )),
+    ), moves_with=("hue_beat", "bass_saturation")),
 )}
 
 
@@ -99,6 +100,12 @@ class EffectConfig:
     @property
     def spec(self) -> EffectSpec:
         return EFFECTS[self.name]
+
+    @property
+    def animated(self) -> bool:
+        """It changes the picture over time even when no new frame comes (a redraw is needed)."""
+        spec = self.spec
+        return spec.feedback or any(self.params.get(p, spec.param(p).default) != 0.0 for p in spec.moves_with)
 
 
 def effect_names() -> tuple[str, ...]:

@@ -1,4 +1,8 @@
-"""Keys on the output window and the named actions they trigger (pure logic, no glfw).
+"""Keys on the output window and the named actions they stand for (pure logic, no glfw).
+
+The names are the show's action vocabulary (`vjgan.control.commands.ACTIONS`): the show turns a
+key's action into the same command a MIDI pad or an OSC message with that name gives. Quitting is
+the window's own business (it asks for a second press), so it is not an action.
 
 Bindings (layout-aware: the key that *prints* the letter counts, so Q is Q on AZERTY too):
 
@@ -8,6 +12,7 @@ Bindings (layout-aware: the key that *prints* the letter counts, so Q is Q on AZ
     Right, Page Down  next preset
     Left, Page Up     previous preset
     T                 tap tempo
+    A                 acknowledge the alarm lines (the operator window shows them too)
     Q or Escape       quit — press twice within 2 s (the first press arms and is reported, so
                       the HUD can say "press Q again to quit"); the window's close button too
 
@@ -21,14 +26,19 @@ from typing import Mapping
 
 
 class Action(str, Enum):
-    TOGGLE_FULLSCREEN = "toggle_fullscreen"
+    TOGGLE_FULLSCREEN = "fullscreen"
     BLACKOUT = "blackout"
     FREEZE = "freeze"
-    NEXT_PRESET = "next_preset"
-    PREVIOUS_PRESET = "previous_preset"
-    TAP_TEMPO = "tap_tempo"
-    QUIT_ARMED = "quit_armed"  # first quit press: nothing happens yet
-    QUIT = "quit"  # confirmed
+    NEXT_PRESET = "next-preset"
+    PREVIOUS_PRESET = "previous-preset"
+    TAP_TEMPO = "tap-tempo"
+    ACKNOWLEDGE = "acknowledge"
+    QUIT_ARMED = "quit-armed"  # first quit press: nothing happens yet (not a show action)
+    QUIT = "quit"  # confirmed (not a show action: the window closes)
+
+    @property
+    def is_show_action(self) -> bool:
+        return self not in (Action.QUIT_ARMED, Action.QUIT)
 
 
 KEY_BINDINGS: Mapping[str, Action] = {
@@ -41,6 +51,7 @@ KEY_BINDINGS: Mapping[str, Action] = {
     "left": Action.PREVIOUS_PRESET,
     "page_up": Action.PREVIOUS_PRESET,
     "t": Action.TAP_TEMPO,
+    "a": Action.ACKNOWLEDGE,
     "q": Action.QUIT,
     "escape": Action.QUIT,
 }

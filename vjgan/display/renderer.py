@@ -146,7 +146,9 @@ class Renderer:
         self.frames_uploaded = 0
         self.frames_dropped = 0  # offered but replaced by a newer one before they were drawn
 
-        self.size = (0, 0)
+        self.size = (0, 0)  # the output's pixels
+        self.internal_size = (0, 0)  # the chain's pixels (smaller on a software renderer)
+        self.animating = True  # the last picture will change without a new frame (fades, moving effects)
         self.target_allocations = 0  # times the output-size textures were (re)allocated
         self._chain: list[moderngl.Texture] = []
         self._chain_fbos: list[moderngl.Framebuffer] = []
@@ -220,6 +222,11 @@ class Renderer:
             self.frames_dropped += 1
         self._newest = frame
 
+    @property
+    def has_new_frame(self) -> bool:
+        """A frame was offered that is not drawn yet."""
+        return self._newest is not None
+
     def pull(self, slot: "LatestSlot[Frame]") -> bool:
         """Take the newest frame from the frame worker's slot if it changed; True if there was one."""
         frame, sequence = slot.read()
@@ -239,17 +246,28 @@ class Renderer:
             return
         self._release_targets()
         self.size = size
-        self._chain = [self.ctx.texture(size, 4, dtype=_CHAIN_DTYPE) for _ in range(2)]
+        inner = self.internal_size = self._internal(size)
+        self._chain = [self.ctx.texture(inner, 4, dtype=_CHAIN_DTYPE) for _ in range(2)]
         self._chain_fbos = [self.ctx.framebuffer([t]) for t in self._chain]
-        self._presented = [self.ctx.texture(size, 4, dtype="f1") for _ in range(2)]
+        self._presented = [self.ctx.texture(inner, 4, dtype="f1") for _ in range(2)]
         self._presented_fbos = [self.ctx.framebuffer([t]) for t in self._presented]
         for t in self._chain + self._presented:
             t.repeat_x = t.repeat_y = False
+        for t in self._presented:  # scaled up to the window when drawn smaller
+            t.filter = (moderngl.LINEAR, moderngl.LINEAR)
         for fbo in self._presented_fbos:  # the screen was black before the first picture
             fbo.clear(0.0, 0.0, 0.0, 1.0)
         for effect in self._effects:  # feedback histories follow the output size
             effect.release_history()
         self.target_allocations += 1
+
+    def _internal(self, size: tuple[int, int]) -> tuple[int, int]:
+        limit = self.config.max_internal_pixels
+        w, h = size
+        if limit is None or w * h <= limit:
+            return size
+        scale = (limit / (w * h)) ** 0.5
+        return max(1, round(w * scale)), max(1, round(h * scale))
 
     def _release_targets(self) -> None:
         for obj in self._chain_fbos + self._presented_fbos + self._chain + self._presented:
@@ -279,7 +297,7 @@ class Renderer:
 
     def _history(self, effect: _EffectInstance) -> None:
         if not effect.history:
-            effect.history = [self.ctx.texture(self.size, 4, dtype=_CHAIN_DTYPE) for _ in range(2)]
+            effect.history = [self.ctx.texture(self.internal_size, 4, dtype=_CHAIN_DTYPE) for _ in range(2)]
             for t in effect.history:
                 t.repeat_x = t.repeat_y = False
             effect.history_fbos = [self.ctx.framebuffer([t]) for t in effect.history]
@@ -359,6 +377,9 @@ class Renderer:
         if target is not None:
             self.draw_to(target)
 
+        self.animating = (mix < 1.0 or decision.limited or self._blackout_level not in (0.0, 1.0)
+                          or self._blackout_level != (1.0 if settings.blackout else 0.0)
+                          or any(e.config.animated for e in self._effects))
         shown = self._b.frame if self._b is not None else None
         return RenderStats(
             frame_index=shown.index if shown else -1,
@@ -408,7 +429,7 @@ class Renderer:
         levels = tuple(float(x) for x in inputs.levels[:MAX_LEVELS])
         assert self._epoch is not None
         return {
-            "u_resolution": (float(self.size[0]), float(self.size[1])),
+            "u_resolution": (float(self.internal_size[0]), float(self.internal_size[1])),
             "u_time": float((inputs.time - self._epoch) % 3600.0),  # float32 keeps ms precision within an hour
             "u_dt": float(dt),
             "u_levels": list(levels) + [0.0] * (MAX_LEVELS - len(levels)),
@@ -432,7 +453,7 @@ class Renderer:
         prog.set("u_frames", len(frames))
         prog.set("u_background", tuple(float(c) for c in settings.background))
         prog.set("u_mix", float(mix))
-        w, h = self.size
+        w, h = self.internal_size
         for unit, name, scale_name, shown in ((0, "u_frame_a", "u_scale_a", self._a or self._b),
                                               (1, "u_frame_b", "u_scale_b", self._b)):
             if shown is None:
@@ -462,7 +483,7 @@ class Renderer:
 
     def read_pixels(self) -> np.ndarray:
         """The last presented picture as uint8 [H, W, 4] RGBA, top row first (a full read-back)."""
-        w, h = self.size
+        w, h = self.internal_size
         data = np.frombuffer(self.output_texture.read(alignment=1), dtype=np.uint8).reshape(h, w, 4)
         return data[::-1].copy()
 

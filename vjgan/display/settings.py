@@ -7,14 +7,13 @@ key or a preset recall makes a new one); `RendererConfig` is fixed when the rend
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from ..errors import UserError
 from .effects import EffectConfig, validate_effect_chain
 from .flash import FlashSafetyConfig
 from .geometry import check_fit_mode
-from .keys import Action
 
 UPLOAD_PATHS = ("auto", "pbo", "cuda-gl-interop")
 
@@ -36,14 +35,6 @@ class OutputSettings:
             raise UserError(f"background {self.background!r} must be three values in 0..1")
         object.__setattr__(self, "effects", tuple(self.effects))
 
-    def apply(self, action: Action) -> "OutputSettings":
-        """The settings after an output-window key that toggles something the renderer shows."""
-        if action is Action.BLACKOUT:
-            return replace(self, blackout=not self.blackout)
-        if action is Action.FREEZE:
-            return replace(self, freeze=not self.freeze)
-        return self
-
     @classmethod
     def from_preset(cls, display: Any) -> "OutputSettings":
         """From a preset's display table (vjgan.config.DisplayConfig, or a mapping with its keys)."""
@@ -62,6 +53,7 @@ class RendererConfig:
     flash: FlashSafetyConfig = field(default_factory=FlashSafetyConfig)
     upload: str = "auto"  # "auto" (interop where it works, else PBO), "pbo" or "cuda-gl-interop" (required)
     measure_grid: int = 32  # the flash limiter's luminance grid (cells per side)
+    max_internal_pixels: int | None = None  # draw the chain at most this big inside the output (software GL)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.display_hz) and 1.0 <= self.display_hz <= 1000.0):
@@ -72,3 +64,5 @@ class RendererConfig:
             raise UserError("blackout_fade_s must be in 0..10 s and max_crossfade_s in (0, 5] s")
         if not 4 <= self.measure_grid <= 256:
             raise UserError("measure_grid must be in 4..256")
+        if self.max_internal_pixels is not None and self.max_internal_pixels < 32 * 32:
+            raise UserError("max_internal_pixels must be at least 32x32")

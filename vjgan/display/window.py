@@ -7,10 +7,11 @@
         renderer.pull(frames)
         stats = window.present(renderer, inputs, settings)   # render + swap (blocks on vsync)
 
-The window handles the fullscreen toggle itself (it owns the monitor) and reports every action,
-that one included, to `on_action(action, t)`; blackout, freeze, presets, tap tempo and quitting
-are the caller's to act on (`OutputSettings.apply` covers blackout and freeze). Quitting needs a
-second press within `quit_confirm_s` (see `keys.py`); the window's close button counts as a press.
+Every key's action goes to `on_action(action, t)` with the time of the key press; the live show
+turns it into a command on its one command path, and carries it out on this (the main) thread,
+fullscreen included (`toggle_fullscreen`). Quitting needs a second press within
+`quit_confirm_s` (see `keys.py`); the window's close button counts as a press, and a confirmed
+quit sets `should_close`.
 """
 
 from __future__ import annotations
@@ -191,6 +192,15 @@ class OutputWindow:
         """Handle pending window events (keys, resize, close) without waiting."""
         self._glfw.poll_events()
 
+    def wait(self, timeout: float) -> None:
+        """Sleep until a window event, a `wake()` from another thread, or `timeout` seconds."""
+        if timeout > 0:
+            self._glfw.wait_events_timeout(timeout)
+
+    def wake(self) -> None:
+        """End a `wait` early (any thread: a new frame, a command)."""
+        self._glfw.post_empty_event()
+
     def key_name(self, key: int, scancode: int) -> str:
         """Layout-aware key name: the letter a key prints (Q on AZERTY too), else a fixed name."""
         special = self._special.get(key)
@@ -216,12 +226,7 @@ class OutputWindow:
         self._dispatch(self._keys.quit_pressed(t), t)
 
     def _dispatch(self, action: Action, t: float) -> None:
-        if action is Action.TOGGLE_FULLSCREEN:
-            try:
-                self.toggle_fullscreen()
-            except UserError as e:  # a key press must never stop the show
-                log.warning("%s", e)
-        elif action is Action.QUIT:
+        if action is Action.QUIT:
             self.quit_requested = True
         if self.on_action is not None:
             self.on_action(action, t)

@@ -1,33 +1,45 @@
 """`vjgan live`: wires audio → features → latents → frames → screen and runs the show.
 
-Threads: the audio capture thread (AudioEngine) publishes Features; the frame worker turns the
-newest Features and a parameter snapshot into frames; this, the main thread, owns the window
-(glfw must run there on macOS), draws the newest frame at the display's refresh, handles keys,
-preset switches and the autosave. MIDI callbacks only set parameters or invoke actions.
+Threads, all long-lived ones under one supervisor (`vjgan.supervise`): the audio capture thread
+publishes Features; the frame worker turns the newest Features and a parameter snapshot into
+frames; the scene builder prepares the next preset's scene; MIDI reads its ports; the autosave
+writes the running state. A fault in any of them is logged, shown as an alarm line on the HUD and
+the operator window, and the thread restarts; a watchdog reports stalls that raise nothing.
+
+This, the main thread, owns the window and its GL context (glfw must run here on macOS), the one
+command queue (every key, click, MIDI message and OSC message arrives there as a typed command),
+and scene changes (the director commits a finished build whole). Per turn: events, commands,
+scene commits, then the newest frame drawn at the display's refresh.
 """
 
 from __future__ import annotations
 
-import os
+import logging
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
-from ..atomic import atomic_write
+from ..alarms import AlarmBoard
 from ..config import Preset, available_presets, load_preset
+from ..control.commands import CommandQueue, action_command
+from ..engine.device import live_cpu_threads, pick_device
+from ..engine.scene import Scene, build_scene, model_path_for
 from ..errors import UserError
 from ..handover import LatestSlot
 from ..motion.params import ParamSpec, ParamStore
 from ..paths import data_dir
+from ..supervise import Supervisor
+from .autosave import Autosaver, RunningState, read_running_state
 from .budget import BudgetPolicy
+from .director import SceneDirector, SceneRequest
 from .onsets import OnsetTimes
-from .scene import Scene, SceneBuilder, build_scene, pick_device
+from .saving import TRANSIENT_PARAMS, PresetSaver, midi_mappings
+from .steer import Steering
 
-AUTOSAVE_EVERY_S = 5.0
+log = logging.getLogger(__name__)
 
 # Parameters that belong to the show rather than to a preset's routes.
 SHOW_PARAMS = (
@@ -35,6 +47,9 @@ SHOW_PARAMS = (
     ParamSpec("blackout", 0.0, 0.0, 1.0, 0.0, "fade the output to black", "output", toggle=True),
     ParamSpec("freeze", 0.0, 0.0, 1.0, 0.0, "hold the picture", "output", toggle=True),
 )
+
+AUDIO_STALL_S = 0.5  # no analysis hop for this long while the input runs: a stall
+FRAME_STALL_S = 2.0  # no new frame for this long (not frozen): a stall
 
 
 @dataclass(frozen=True)
@@ -66,22 +81,42 @@ def autosave_path(options: LiveOptions) -> Path:
 
 
 class LiveShow:
-    def __init__(self, options: LiveOptions, log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, options: LiveOptions) -> None:
         self.options = options
-        self.log = log or (lambda msg: print(f"vjgan: {msg}", file=sys.stderr, flush=True))
+        self.alarms = AlarmBoard()
+        self.supervisor = Supervisor(self.alarms)
+        self.commands = CommandQueue()
+        self.steering = Steering(self)
         self.params = ParamStore(SHOW_PARAMS)
         self.frames: LatestSlot = LatestSlot()
         self.onsets = OnsetTimes()
         self.preset: Preset = load_preset(options.preset)
+        self.target_preset_name = self.preset.name  # the newest preset asked for (→ steps from here)
+        self.model_override: Optional[str] = options.model
         self.presets = available_presets()
+        self.autosaver = Autosaver(autosave_path(options))
+        self.saver = PresetSaver()
+        self._saves_seen = 0
+        self._restored: Optional[RunningState] = None
         self._stop = threading.Event()
-        self._last_autosave = 0.0
+        self._last_offer = 0.0
+        self._last_draw = -1e9
+        self.redraw = None  # RedrawPolicy, chosen when the renderer knows its GL
         self.audio = None
         self.worker = None
+        self.director: Optional[SceneDirector] = None
         self.midi = None
         self.window = None
         self.renderer = None
         self.console = None  # operator window and output HUD (vjgan/operator), if any
+        self._output_base: tuple[Any, Any] = (None, None)
+
+    def log(self, message: str) -> None:
+        log.info("%s", message)
+
+    def post(self, command) -> None:
+        """The one way in: any thread, any input."""
+        self.commands.post(command)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -91,53 +126,77 @@ class LiveShow:
         from ..audio.capture import parse_channel
         from ..audio.engine import AudioEngine, open_source
         from ..display.window import OutputWindow, WindowConfig
+        from .worker import FrameWorker
 
         opts = self.options
         device = pick_device(opts.device)
-        if device.type == "cpu":
-            # Leave a core to the audio thread and the display: capture must never starve.
-            torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+        threads = live_cpu_threads(device)
+        if threads:
+            torch.set_num_threads(threads)  # leave a core to the audio thread and the display
         # The window first: with no display there is nothing to play on, and we say so at once.
         self.window = OutputWindow(WindowConfig(monitor=opts.monitor, fullscreen=opts.fullscreen, size=opts.window_size),
-                                   on_action=self._on_action)
+                                   on_action=self._on_key_action)
         source = open_source(opts.audio, file=opts.file, demo=opts.demo, channel=parse_channel(opts.channel),
                              backend=opts.audio_backend, loop=opts.file is not None, monitor=opts.monitor_audio,
                              on_status=self.log)
         self.audio = AudioEngine(source, self.preset.audio.with_gain(opts.gain_db), on_features=self.onsets.update)
-        self.audio.start()
+        self.audio.start(self.supervisor)
         self.log(f"audio: {source.name}")
-        model = Path(opts.model) if opts.model else self.preset.model_path()
-        scene = build_scene(model, self.preset.motion, device, name=self.preset.name,
-                            preset_folder=self.preset.path.parent if self.preset.path else None, log=self.log)
-        self._register_scene_params(scene, self.preset)
+        # The first scene is built here, before anything plays: without it there is no show, and a
+        # model that cannot load ends the start with its one line.
+        scene = build_scene(model_path_for(self.preset, self.model_override), self.preset, device, log=self.log)
+        self._register_scene_params(scene.engine.param_specs(), self.preset)
         if not opts.fresh:
             self._restore_running_state()
-        self.log(f"{scene.name}: {scene.G.img_resolution}² on {device.type} ({scene.backend.fast.precision}), "
+        self.log(f"{scene.name}: {scene.G.img_resolution}² on {device.type} ({scene.synth.precision}), "
                  f"ready in {scene.built_in_s:.1f} s")
-        from .worker import FrameWorker
-
         policy = BudgetPolicy(display_hz=self.window.refresh_hz, min_fps=opts.min_fps)
         self.worker = FrameWorker(scene, self.audio.latest, self.params, self.frames, policy, log=self.log,
-                                  onsets=self.onsets.latest, new_features=self.onsets.hop)
-        self.worker.start()
+                                  onsets=self.onsets.latest, new_features=self.onsets.hop, wake=self.window.wake)
+        self.commands.add_waker(self.window.wake)
+        self.supervisor.spawn("generator", self.worker.run, label="GENERATOR", failing="holding the last picture",
+                              on_restart=self.worker.restart)
+        self.director = SceneDirector(device, on_commit=self._commit_scene)
+        self.supervisor.spawn("scene-builder", self.director.run, label="SCENE BUILDER")
+        self.supervisor.spawn("autosave", self.autosaver.run, label="AUTOSAVE")
+        self._watch()
         self._start_renderer()
         self._start_midi()
         self._start_operator()
 
+    def _watch(self) -> None:
+        audio, worker = self.audio, self.worker
+        self.supervisor.watch("audio-stalled", "NO AUDIO ANALYSIS for {age:.1f} s", AUDIO_STALL_S, audio.hop_age)
+        lost = _LostSince(lambda: audio.latest().connected and not audio.ended.is_set())
+        if audio.source.kind == "device":
+            self.supervisor.watch("audio-lost", "AUDIO LOST — reconnecting", 0.0, lost.age)
+        self.supervisor.watch("frames-stalled", "NO NEW FRAME for {age:.1f} s", FRAME_STALL_S, worker.frame_age)
+
     def _start_renderer(self) -> None:
         from ..display.flash import FlashSafetyConfig
+        from ..display.redraw import SOFTWARE_MAX_PIXELS, is_software_renderer, policy_for
         from ..display.renderer import Renderer, RendererConfig
 
         flash = FlashSafetyConfig(max_changes_per_s=self.preset.display.flash_limit_per_s)
+        gl = str(self.window.ctx.info.get("GL_RENDERER", ""))
+        software = is_software_renderer(gl)
+        hz = self.window.refresh_hz
         self.renderer = Renderer(self.window.ctx, self.window.framebuffer_size,
-                                 RendererConfig(display_hz=self.window.refresh_hz, flash=flash))
+                                 RendererConfig(display_hz=hz, flash=flash,
+                                                max_internal_pixels=SOFTWARE_MAX_PIXELS if software else None))
+        self.redraw = policy_for(hz, software)
+        if software:
+            w, h = self.renderer.internal_size
+            self.log(f"software OpenGL ({gl}): effects are drawn at up to {w}x{h} and redrawn at most "
+                     f"{self.redraw.animation_hz:g} times a second between frames, so the sound analysis keeps "
+                     "its cores; a GPU driver lifts this")
         if self.renderer.flash_warning:
             self.log(self.renderer.flash_warning)
 
     def _start_midi(self) -> None:
         # Every input port unless --midi names some: a controller plugged in (now or later) just works.
         # The autosaved map (learned during the last show with this preset) supersedes the preset's.
-        restored = getattr(self, "_restored_midi", None)
+        restored = list(self._restored.midi) if self._restored and self._restored.midi else None
         mappings = restored if restored else list(self.preset.midi)
         from .midi_link import start_midi
 
@@ -147,7 +206,6 @@ class LiveShow:
             self.log(str(e))  # the show goes on without the controller
 
     def _start_operator(self) -> None:
-        # --- operator window / output HUD (vjgan/operator): after the output window and MIDI ---
         if not (self.options.operator or self.options.hud):
             return
         from ..operator.console import start_console
@@ -159,9 +217,6 @@ class LiveShow:
 
     def shutdown(self) -> None:
         """Stop every thread and save the running state; safe to call more than once."""
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker.join(timeout=5)
         if self.midi is not None:
             try:
                 self.midi.stop()
@@ -169,10 +224,11 @@ class LiveShow:
                 self.log(f"MIDI did not close cleanly: {e}")
         if self.audio is not None:
             self.audio.stop()
-        try:
-            self.autosave(force=True)
-        except OSError as e:
-            self.log(f"could not save the running state: {e}")
+        self.supervisor.stop()
+        if self.worker is not None:
+            self.autosaver.offer(self.running_state())
+            self.autosaver.write_pending()
+        self.saver.wait()
         if self.console is not None:  # operator window first: it shares the output's GL objects
             self.console.close()
         if self.renderer is not None:
@@ -184,8 +240,6 @@ class LiveShow:
 
     def run(self) -> int:
         """Start, play until quit / SIGINT / SIGTERM / --duration, shut down. Returns an exit code."""
-        from ..display.inputs import DisplayInputs
-
         previous = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -195,26 +249,11 @@ class LiveShow:
         try:
             self.start()
             started = time.perf_counter()
-            reported_error = False
             while not self._stop.is_set():
-                window = self.window
-                window.poll()
-                if window.should_close:
+                self.turn()
+                if self.window.should_close:
                     break
-                if window.framebuffer_size != self.renderer.size:
-                    self.renderer.resize(window.framebuffer_size)
-                self.renderer.pull(self.frames)
-                now = time.perf_counter()
-                inputs = DisplayInputs.from_features(self.audio.latest(), now, onset_time=self.onsets.newest)
-                if self.console is not None:  # output (+ HUD), then the operator window when due
-                    self.console.present(window, self.renderer, inputs, self._output_settings())
-                else:
-                    window.present(self.renderer, inputs, self._output_settings())
-                if self.worker.error is not None and not reported_error:
-                    reported_error = True  # reported once by the worker; the last frame stays up
-                if now - self._last_autosave >= AUTOSAVE_EVERY_S:
-                    self.autosave()
-                if self.options.duration is not None and now - started >= self.options.duration:
+                if self.options.duration is not None and time.perf_counter() - started >= self.options.duration:
                     break
             return 0
         finally:
@@ -222,144 +261,168 @@ class LiveShow:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+    def turn(self) -> None:
+        """One turn of the main loop: events, commands, scene commits, saves, then the picture, if
+        it needs drawing (a new frame, something moving); otherwise a sleep until one of those or
+        a command arrives."""
+        from ..display.inputs import DisplayInputs
+
+        window, renderer = self.window, self.renderer
+        window.poll()
+        self.take_commands()
+        if window.framebuffer_size != renderer.size:
+            renderer.resize(window.framebuffer_size)
+        renderer.pull(self.frames)
+        settings = self._output_settings()
+        now = time.perf_counter()
+        since = now - self._last_draw
+        new_frame = renderer.has_new_frame and not settings.freeze
+        if self.redraw.due(new_frame=new_frame, animated=renderer.animating, since_last_s=since):
+            self._last_draw = now
+            inputs = DisplayInputs.from_features(self.audio.latest(), now, onset_time=self.onsets.newest)
+            if self.console is not None:  # output (+ HUD), then the operator window when due
+                self.console.present(window, renderer, inputs, settings)
+            else:
+                window.present(renderer, inputs, settings)
+        else:
+            wait = self.redraw.wait_s(animated=renderer.animating, since_last_s=since)
+            if self.console is not None:
+                self.console.refresh_if_due()
+                wait = min(wait, self.console.due_in())
+            window.wait(wait)
+        if now - self._last_offer >= self.autosaver.every_s:
+            self._last_offer = now
+            self.autosaver.offer(self.running_state())
+
+    def take_commands(self) -> None:
+        """Carry out what arrived on the command path, commit a finished scene, follow saves."""
+        for command in self.commands.drain():
+            self.steering.apply(command)
+        if self.director is not None:
+            self.director.poll()
+        self._follow_saves()
+
     def _output_settings(self):
         from ..display.settings import OutputSettings
 
         display = self.preset.display
-        if getattr(self, "_base_output", (None, None))[0] is not display:
+        if self._output_base[0] is not display:
             # Validating the effect chain is cheap but not free: once per preset, not per refresh.
-            self._base_output = (display, OutputSettings.from_preset(display))
-        base = self._base_output[1]
+            self._output_base = (display, OutputSettings.from_preset(display))
+        base = self._output_base[1]
         snap = self.params.snapshot()
         return OutputSettings(fit=base.fit, effects=base.effects, master=min(snap.get("master", 1.0), display.master),
                               blackout=snap.get("blackout", 0.0) >= 0.5, freeze=snap.get("freeze", 0.0) >= 0.5)
 
-    # -- actions (keys, MIDI notes) ----------------------------------------------------------------
+    # -- inputs ------------------------------------------------------------------------------------
 
-    def _on_action(self, action: Any, t: float) -> None:
-        name = getattr(action, "value", str(action))
-        self.invoke(name)
-
-    def invoke(self, name: str) -> None:
-        """Run a named action: from the output window's keys or a MIDI note."""
-        if name == "blackout":
-            self.params.set("blackout", 1.0 - round(self.params.get("blackout")))
-        elif name == "freeze":
-            self.params.set("freeze", 1.0 - round(self.params.get("freeze")))
-        elif name == "next_preset":
-            self.step_preset(+1)
-        elif name == "previous_preset":
-            self.step_preset(-1)
-        elif name == "tap_tempo":
-            self.audio.tap()
-        elif name == "quit_armed":
-            self.log("press Q (or Esc) again within 2 s to quit")
-        elif name == "quit":
-            self.stop()
-        elif name == "toggle_fullscreen":
-            pass  # the window switches itself
-        elif name.startswith("preset:"):
-            self.switch_preset(name.split(":", 1)[1])
-        else:
-            raise UserError(f"unknown action {name!r}")
-
-    def recall_preset(self, which: str) -> None:
-        """A preset by its number in the list (1 = first, as pads are labelled) or by name."""
-        if which.isdigit():
-            n = int(which)
-            if not 1 <= n <= len(self.presets):
-                self.log(f"no preset number {n} (there are {len(self.presets)})")
-                return
-            which = self.presets[n - 1]
-        self.switch_preset(which)
-
-    def step_preset(self, direction: int) -> None:
-        if not self.presets:
+    def _on_key_action(self, action: Any, t: float) -> None:
+        """A key on the output window (main thread): its action becomes a command like any other."""
+        if not action.is_show_action:
+            if action.value == "quit-armed":
+                self.log("press Q (or Esc) again within 2 s to quit")
             return
-        try:
-            i = self.presets.index(self.preset.name)
-        except ValueError:
-            i = -1 if direction > 0 else 0
-        self.switch_preset(self.presets[(i + direction) % len(self.presets)])
+        self.post(action_command(action.value, t=t, source="key"))
 
-    def switch_preset(self, name: str) -> None:
-        """Load a preset and build its scene in the background; the show cross-fades when ready."""
-        try:
-            preset = load_preset(name)
-        except UserError as e:
-            self.log(str(e))
-            return
-        old = self.preset
+    # -- scene changes (main loop) -------------------------------------------------------------------
+
+    def request_preset(self, preset: Preset) -> None:
+        self.target_preset_name = preset.name
+        self.director.request(preset, self.model_override)
+
+    def request_model(self, path: str) -> None:
+        self.director.request(self.preset, path, reason=f"model {Path(path).name}")
+
+    def _commit_scene(self, request: SceneRequest, scene: Scene) -> None:
+        """The new scene and its preset, all at once: name, parameters, shader chain, flash limits,
+        and the frame worker's scene (it cross-fades from its next frame)."""
+        preset = request.preset
+        self._register_scene_params(scene.engine.param_specs(), preset)
+        self.params.set("freeze", 0.0)  # a recalled preset never comes up frozen
         self.preset = preset
-        self.log(f"preset {preset.name}: preparing")
-        model = Path(self.options.model) if self.options.model else preset.model_path()
-        device = self.worker.scene.backend.device
-
-        def build() -> Scene:
-            scene = build_scene(model, preset.motion, device, name=preset.name,
-                                preset_folder=preset.path.parent if preset.path else None)
-            self._register_scene_params(scene, preset)
-            self.log(f"preset {preset.name}: ready in {scene.built_in_s:.1f} s")
-            return scene
-
-        self.worker.switch_scene(SceneBuilder(build, on_error=self.log))
-        if self.renderer is not None and preset.display.flash_limit_per_s != old.display.flash_limit_per_s:
+        self.target_preset_name = preset.name
+        self.model_override = request.model
+        if self.renderer is not None:
             from ..display.flash import FlashSafetyConfig
 
             self.renderer.set_flash_safety(FlashSafetyConfig(max_changes_per_s=preset.display.flash_limit_per_s))
+        self.worker.adopt(scene)
+        self.autosaver.offer(self.running_state(), now=True)
 
-    def _register_scene_params(self, scene: Scene, preset: Preset) -> None:
-        specs = scene.engine.param_specs()
+    def _register_scene_params(self, specs: list[ParamSpec], preset: Preset) -> None:
         keep = {s.name for s in SHOW_PARAMS} | {s.name for s in specs}
         for spec in specs:
-            value = preset.params.get(spec.name)
-            self.params.register(spec, value)
+            self.params.register(spec, preset.params.get(spec.name))
         self.params.unregister_missing(keep)
         unknown = [n for n in preset.params if n not in keep]
         if unknown:
             self.log(f"preset {preset.name}: ignoring saved value of unknown parameter {unknown[0]!r}")
 
+    # -- saving ------------------------------------------------------------------------------------
+
+    def save_preset(self, name: Optional[str] = None) -> None:
+        """Save the running values and MIDI map as a new user preset (in the background)."""
+        values = dict(self.params.snapshot().values)
+        self.saver.save(self.preset, values, midi_mappings(self.midi), self.model_override)
+        self.log("saving a new preset...")
+
+    def _follow_saves(self) -> None:
+        result, seq = self.saver.results.read()
+        if result is None or seq == self._saves_seen:
+            return
+        self._saves_seen = seq
+        if result.path is None:
+            self.log(result.error)
+            return
+        try:
+            saved = load_preset(result.path)
+        except UserError as e:
+            self.log(str(e))
+            return
+        # The show now plays the saved copy: later saves number from it, the autosave names it.
+        self.presets = available_presets()
+        self.preset = saved
+        self.target_preset_name = saved.name
+        self.log(f"saved preset {saved.name} ({result.path})")
+
     # -- running state ---------------------------------------------------------------------------
 
-    def running_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"preset": self.preset.name, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                 "params": {n: self.params.get(n) for n in self.params.names()}}
-        if self.midi is not None:
-            state["midi"] = self.midi.mappings_to_list()
-        return state
-
-    def autosave(self, force: bool = False) -> None:
-        import tomli_w
-
-        now = time.perf_counter()
-        if not force and now - self._last_autosave < AUTOSAVE_EVERY_S:
-            return
-        self._last_autosave = now
-        try:
-            atomic_write(autosave_path(self.options), tomli_w.dumps(self.running_state()), make_folder=True)
-        except OSError as e:
-            self.log(f"could not autosave the running state: {e}")
+    def running_state(self) -> RunningState:
+        midi = tuple(self.midi.mappings_to_list()) if self.midi is not None else ()
+        values = {n: v for n, v in self.params.snapshot().values.items()}
+        return RunningState(self.preset.name, values, midi)
 
     def _restore_running_state(self) -> None:
-        from ..config import tomllib
-
-        path = autosave_path(self.options)
-        if not path.is_file():
-            return
-        try:
-            state = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            self.log(f"ignoring the running state in {path}: {e}")
-            return
-        if state.get("preset") != self.preset.name:
+        state = read_running_state(autosave_path(self.options))
+        if state is None or state.preset != self.preset.name:
             return
         restored = 0
-        for name, value in (state.get("params") or {}).items():
-            if name in self.params.names() and isinstance(value, (int, float)) and name not in ("blackout", "freeze"):
-                self.params.set(name, float(value), notify=False)
+        names = set(self.params.names())
+        for name, value in state.params.items():
+            if name in names and name not in TRANSIENT_PARAMS:
+                self.params.set(name, value, notify=False)
                 restored += 1
-        self._restored_midi = [m for m in state.get("midi", []) if isinstance(m, dict)]
-        self.log(f"restored {restored} parameter values from the running state ({path})")
+        self._restored = state
+        if restored:
+            self.log(f"restored {restored} parameter value{'s' if restored != 1 else ''} from the last show "
+                     f"({autosave_path(self.options)})")
+
+
+class _LostSince:
+    """How long a condition has been false (for the "audio lost" watch): None while it holds."""
+
+    def __init__(self, ok: Callable[[], bool], clock: Callable[[], float] = time.monotonic) -> None:
+        self._ok = ok
+        self._clock = clock
+        self._since: Optional[float] = None
+
+    def age(self) -> Optional[float]:
+        if self._ok():
+            self._since = None
+            return None
+        if self._since is None:
+            self._since = self._clock()
+        return self._clock() - self._since
 
 
 def run_live(options: LiveOptions) -> int:

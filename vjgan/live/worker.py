@@ -1,8 +1,13 @@
-"""The frame worker thread: newest features + parameters → w+ → frame, published latest-wins.
+"""The frame worker: newest features + parameters → w+ → frame, published latest-wins.
 
 It meets the other threads only at hand-over points: it reads the newest Features and a
-parameter snapshot, and publishes the newest Frame; it never waits on the display. A scene
-switch (model or preset) is built elsewhere and swapped in here with a short cross-fade.
+parameter snapshot, publishes the newest Frame and its stats, and picks up a new scene from a
+slot the show's main loop fills when it commits a preset (`adopt`). It never waits on the display.
+
+It runs as a supervised task (`run(stop)`): a fault in the generator propagates to the supervisor,
+which logs it, raises "GENERATOR RESTARTED (n)" and runs it again after a backoff; `restart()`
+drops the state the fault may have left half-made (the glide, a cross-fade in progress). Meanwhile
+the display keeps the newest frame, so the projector holds a still picture, never a black one.
 """
 
 from __future__ import annotations
@@ -10,16 +15,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Optional
 
 import numpy as np
 import torch
 
 from ..display.frame import Frame
+from ..engine.scene import MotionDriver, Scene
 from ..handover import LatestSlot
-from ..motion.params import ParamSmoother, ParamStore
+from ..motion.params import ParamStore
 from .budget import BudgetPolicy, FrameBudget
-from .scene import Scene, SceneBuilder
 
 TRANSITION_S = 1.0  # cross-fade length when a new scene arrives
 
@@ -37,29 +42,29 @@ class WorkerStats:
     scene: str
 
 
-class FrameWorker(threading.Thread):
+class FrameWorker:
     def __init__(self, scene: Scene, features: Callable[[], object], params: ParamStore, frames: LatestSlot,
                  policy: BudgetPolicy | None = None, clock: Callable[[], float] = time.perf_counter,
-                 log: Callable[[str], None] = print, max_fps: float | None = None,
+                 log: Callable[[str], None] = lambda s: None, max_fps: float | None = None,
                  onsets: Callable[[], Mapping[str, float]] | None = None,
                  on_frame: Callable[[Frame, WorkerStats], None] | None = None,
-                 new_features: threading.Event | None = None) -> None:
-        super().__init__(name="vjgan-frame-worker", daemon=True)
-        self._scene = scene
+                 new_features: threading.Event | None = None, wake: Callable[[], None] | None = None) -> None:
         self._features = features
         self._onsets = onsets
         self._on_frame = on_frame  # recorders (benchmarks, tests); called in this thread
+        self._wake = wake  # tells the display a frame is waiting (ends its idle wait)
         self._params = params
         self.frames = frames
         self.stats = LatestSlot[WorkerStats]()
         self._policy = policy or BudgetPolicy()
-        self.budget = FrameBudget(scene.backend.levels, self._policy)
         self._clock = clock
         self._log = log
-        self._halt = threading.Event()
-        self._pending: SceneBuilder | None = None
-        self._outgoing: tuple[Scene, float] | None = None  # scene fading out, and when the fade began
-        self._smoother = ParamSmoother()
+        self._incoming: LatestSlot[Scene] = LatestSlot()
+        self._incoming_seen = 0
+        self._outgoing: Optional[tuple[Scene, MotionDriver, float]] = None  # fading out, since when
+        self._keyframe_requested = threading.Event()
+        self._index = 0
+        self.last_frame_at: Optional[float] = None  # for the watchdog
         # A fast generator makes a frame as soon as a new analysis hop arrives (`new_features`,
         # set by the capture thread), so the newest sound is waiting when the vsync comes: that
         # cut the sound-to-screen latency measured in docs/benchmarks.md. Never faster than
@@ -67,60 +72,69 @@ class FrameWorker(threading.Thread):
         self._new_features = new_features
         self._min_period = 1.0 / (max_fps or (200.0 if new_features is not None else 2.0 * self._policy.display_hz))
         self._idle_wait = 1.0 / self._policy.display_hz
-        self.frozen = False
-        self.error: BaseException | None = None
-        self._keyframe_requested = threading.Event()
+        self._set_scene(scene, MotionDriver(scene.engine, params))
+
+    def _set_scene(self, scene: Scene, driver: MotionDriver) -> None:
+        self._scene = scene
+        self._driver = driver
+        self.budget = FrameBudget(scene.levels, self._policy)
 
     @property
     def scene(self) -> Scene:
         return self._scene
 
-    def switch_scene(self, builder: SceneBuilder) -> None:
-        """Hand over a scene being built; it replaces the current one when ready."""
-        self._pending = builder
+    # --- from other threads ------------------------------------------------------------------------
 
-    def stop(self) -> None:
-        self._halt.set()
+    def adopt(self, scene: Scene) -> None:
+        """Play `scene` from the next frame on, cross-fading from the current one (any thread)."""
+        self._incoming.publish(scene)
 
     def request_keyframe(self) -> None:
-        """Keep the current picture as a keyframe (any thread; done by the worker, who owns the engine)."""
+        """Keep the current picture as a keyframe (done by the worker, who owns the engine)."""
         self._keyframe_requested.set()
 
-    def run(self) -> None:
-        try:
-            self._loop()
-        except BaseException as e:  # reported by the app; the display keeps the last frame
-            self.error = e
-            self._log(f"frame worker stopped: {type(e).__name__}: {e}")
+    def frame_age(self) -> Optional[float]:
+        """Seconds since the last frame, for the watchdog; None while none is expected (frozen)."""
+        if self._params.snapshot().get("freeze", 0.0) >= 0.5 or self.last_frame_at is None:
+            return None
+        return self._clock() - self.last_frame_at
 
-    def _loop(self) -> None:
-        index = 0
-        last_t = self._clock()
-        last_publish = last_t
+    # --- the supervised task ---------------------------------------------------------------------------
+
+    def restart(self) -> None:
+        """After a fault: drop what it may have left half-made; keep the scene and the frame count."""
+        self._outgoing = None
+        self._driver = MotionDriver(self._scene.engine, self._params)
+        self.budget = FrameBudget(self._scene.levels, self._policy)
+        if self._scene.synth.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def run(self, stop: threading.Event) -> None:
+        """Make frames until `stop` is set; a fault propagates (the supervisor restarts us)."""
+        last_publish = self._clock()
         fps = 0.0
-        while not self._halt.is_set():
-            self._adopt_pending_scene()
+        self.last_frame_at = self._clock()
+        while not stop.is_set():
+            self._adopt_incoming()
             if self._keyframe_requested.is_set():
                 self._keyframe_requested.clear()
                 self._scene.engine.capture_keyframe()
             t = self._clock()
-            dt = t - last_t
-            last_t = t
             if self._new_features is not None:
                 self._new_features.clear()  # before reading: a hop that lands later wakes the next frame
-            features = self._features()
-            values = self._smoother.step(self._params.snapshot(), self._params.spec_map(), dt)
-            if self.frozen or values.get("freeze", 0.0) >= 0.5:
-                self._halt.wait(self._min_period)
+            if self._params.snapshot().get("freeze", 0.0) >= 0.5:
+                stop.wait(self._min_period)
+                self._driver.glide(t)  # knobs keep gliding, so unfreezing does not jump
                 continue
-            t0 = self._clock()
+            features = self._features()
             onset_times = self._onsets() if self._onsets is not None else None
-            motion = self._scene.engine.step(t, dt, features, values, onset_times)
+            t0 = self._clock()
+            motion = self._driver.step(t, features, onset_times)
             t1 = self._clock()
             resolution = self.budget.resolution
             try:
-                pixels = self._scene.backend.frame(motion.ws, motion.noise_gains, resolution)
-                pixels = self._blend_outgoing(pixels, t, dt, features, values, resolution, onset_times)
+                pixels = self._scene.synth.frame(motion.ws, motion.noise_gains, resolution)
+                pixels = self._blend_outgoing(pixels, t, features, resolution, onset_times)
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 if self.budget.out_of_memory():
@@ -129,51 +143,51 @@ class FrameWorker(threading.Thread):
                 raise
             t2 = self._clock()
             self.budget.record(t2 - t0, t2)
-            index += 1
+            self._index += 1
             adc = getattr(features, "adc_time", t) if features is not None else t
-            frame = Frame(pixels=pixels, index=index, t_audio=adc, t_ready=t2, resolution=resolution,
+            frame = Frame(pixels=pixels, index=self._index, t_audio=adc, t_ready=t2, resolution=resolution,
                           budget_step=self.budget.step)
             self.frames.publish(frame)
+            if self._wake is not None:
+                self._wake()
+            self.last_frame_at = t2
             period = t2 - last_publish
             last_publish = t2
             fps = (1.0 / period) if fps == 0.0 and period > 0 else (0.9 * fps + 0.1 / max(period, 1e-6))
-            stats = WorkerStats(index, (t2 - t1) * 1000, (t1 - t0) * 1000, resolution, self.budget.step, fps,
+            stats = WorkerStats(self._index, (t2 - t1) * 1000, (t1 - t0) * 1000, resolution, self.budget.step, fps,
                                 self._scene.name)
             self.stats.publish(stats)
             if self._on_frame is not None:
                 self._on_frame(frame, stats)
             spare = self._min_period - (self._clock() - t)
             if spare > 0:
-                self._halt.wait(spare)
+                stop.wait(spare)
             if self._new_features is not None:
                 # Sleep until the next hop (or a display period, if the sound stopped coming).
                 self._new_features.wait(self._idle_wait)
 
-    def _adopt_pending_scene(self) -> None:
-        builder = self._pending
-        if builder is None or not builder.ready():
+    def _adopt_incoming(self) -> None:
+        scene, seq = self._incoming.read()
+        if scene is None or seq == self._incoming_seen:
             return
-        self._pending = None
-        scene = builder.result()
-        if scene is None:
-            return  # the builder reported why; the current scene keeps playing
-        self._outgoing = (self._scene, self._clock())
-        self._scene = scene
-        self.budget = FrameBudget(scene.backend.levels, self._policy)
-        self._smoother = ParamSmoother(dict(self._smoother.values))
+        self._incoming_seen = seq
+        if scene is self._scene:
+            return
+        self._outgoing = (self._scene, self._driver, self._clock())
+        # The knobs' glide carries over: a scene change never makes a parameter jump.
+        self._set_scene(scene, MotionDriver(scene.engine, self._params, self._driver.carry_over()))
 
-    def _blend_outgoing(self, pixels: np.ndarray, t: float, dt: float, features, values, resolution: int,
-                        onset_times) -> np.ndarray:
+    def _blend_outgoing(self, pixels: np.ndarray, t: float, features, resolution: int, onset_times) -> np.ndarray:
         if self._outgoing is None:
             return pixels
-        old, since = self._outgoing
+        old, driver, since = self._outgoing
         mix = (self._clock() - since) / TRANSITION_S
         if mix >= 1.0:
             self._outgoing = None
             return pixels
-        old_res = min(resolution, old.backend.levels[0])
-        motion = old.engine.step(t, dt, features, values, onset_times)
-        previous = old.backend.frame(motion.ws, motion.noise_gains, old_res)
+        old_res = min(resolution, old.levels[0])
+        motion = driver.step(t, features, onset_times)
+        previous = old.synth.frame(motion.ws, motion.noise_gains, old_res)
         if previous.shape != pixels.shape:
             previous = _resize_nearest(previous, pixels.shape[0])
         return (previous.astype(np.float32) * (1.0 - mix) + pixels.astype(np.float32) * mix).astype(np.uint8)

@@ -11,7 +11,7 @@ import math
 import threading
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import UserError
 
@@ -64,7 +64,9 @@ class ParamSnapshot:
         return self.values.get(name, default)
 
 
-Listener = Callable[[str, float], None]
+# listener(name, value, origin): `origin` is whatever the writer passed (a MIDI control that
+# moved the value itself, so pick-up takeover can tell its own writes from everybody else's).
+Listener = Callable[[str, float, Any], None]
 
 
 class ParamStore:
@@ -126,7 +128,7 @@ class ParamStore:
                 raise UnknownParameterError(f"no parameter named {name!r}")
             return self._values[name]
 
-    def set(self, name: str, value: float, *, notify: bool = True) -> float:
+    def set(self, name: str, value: float, *, notify: bool = True, origin: Any = None) -> float:
         """Set a target value (clamped to the range); returns what was stored."""
         with self._lock:
             spec = self._specs.get(name)
@@ -139,7 +141,7 @@ class ParamStore:
             self._publish_locked()
             listeners = list(self._listeners) if notify else []
         for listener in listeners:
-            listener(name, stored)
+            listener(name, stored, origin)
         return stored
 
     def set_many(self, values: Mapping[str, float]) -> None:
@@ -154,13 +156,25 @@ class ParamStore:
             listeners = list(self._listeners)
         for name in values:
             for listener in listeners:
-                listener(name, self._values[name])
+                listener(name, self._values[name], None)
 
     def get_normalized(self, name: str) -> float:
         return self.spec(name).to_normalized(self.get(name))
 
-    def set_normalized(self, name: str, x: float) -> float:
-        return self.set(name, self.spec(name).from_normalized(x))
+    def set_normalized(self, name: str, x: float, *, origin: Any = None) -> float:
+        return self.set(name, self.spec(name).from_normalized(x), origin=origin)
+
+    def nudge_normalized(self, name: str, delta: float, *, origin: Any = None) -> float:
+        """Move by `delta` of the range (relative encoders, arrow keys)."""
+        return self.set_normalized(name, self.get_normalized(name) + delta, origin=origin)
+
+    def toggle(self, name: str, *, origin: Any = None) -> float:
+        """Flip a switch: to its maximum from the lower half of the range, else to its minimum."""
+        spec = self.spec(name)
+        return self.set(name, spec.minimum if self.get_normalized(name) >= 0.5 else spec.maximum, origin=origin)
+
+    def reset(self, name: str, *, origin: Any = None) -> float:
+        return self.set(name, self.spec(name).default, origin=origin)
 
     def snapshot(self) -> ParamSnapshot:
         with self._lock:

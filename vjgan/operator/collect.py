@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol, Sequence
 
+from ..control.commands import ACTIONS
 from ..motion.params import ParamStore
 from .view import ACTION, PARAM, BandMeter, MidiView, OperatorView, Row, mapping_text
 
@@ -34,11 +35,10 @@ class ShowLike(Protocol):
     frames: Any  # LatestSlot[Frame]
     preset: Any  # vjgan.config.Preset
     presets: list[str]
+    alarms: Any  # vjgan.alarms.AlarmBoard
     log: Callable[[str], None]
 
-    def invoke(self, name: str) -> None: ...
-
-    def switch_preset(self, name: str) -> None: ...
+    def post(self, command: Any) -> None: ...
 
 
 def _ema(previous: Optional[float], sample: float, alpha: float) -> float:
@@ -101,22 +101,19 @@ def _pickup(mappings: Sequence[Any], takeover: Optional[Takeover]) -> Optional[f
 
 
 def action_rows(midi: Any, presets: Sequence[str]) -> list[Row]:
-    """Learnable actions (pads): each registered action; a preset recall per preset (up to 9)."""
-    registry = getattr(midi, "actions", None) if midi is not None else None
-    infos = getattr(registry, "infos", None)
-    if not callable(infos):
-        return []
+    """The show's actions (from its one vocabulary), each learnable onto a pad; a preset recall per
+    preset (up to 9). They fire with or without a MIDI controller."""
     mappings_for = _mappings_lookup(midi)
     rows = []
-    for info in infos():
-        if info.takes_argument:
-            if info.name != "recall-preset":
+    for spec in sorted(ACTIONS.values(), key=lambda s: s.name):
+        if spec.argument:
+            if spec.name != "recall-preset":
                 continue  # no way to know which arguments make sense
             for i, name in enumerate(presets[:MAX_PRESET_ACTIONS], start=1):
-                target = f"{info.name}:{i}"
+                target = f"{spec.name}:{i}"
                 rows.append(Row(target, ACTION, f"{target} ({name})", mapping=mapping_text(mappings_for(target))))
         else:
-            rows.append(Row(info.name, ACTION, "", mapping=mapping_text(mappings_for(info.name))))
+            rows.append(Row(spec.name, ACTION, "", mapping=mapping_text(mappings_for(spec.name))))
     return rows
 
 
@@ -206,10 +203,16 @@ def collect_view(show: ShowLike, meters: DisplayMeters, now: float, *, selected:
         latent_ms=stats.latent_ms if stats is not None else None,
         resolution=stats.resolution if stats is not None else None,
         budget_step=stats.budget_step if stats is not None else None,
-        latency_ms=meters.latency_ms,
+        # A held picture is as old as the freeze: a sound-to-screen figure would mean nothing.
+        latency_ms=None if values.get("freeze", 0.0) >= 0.5 else meters.latency_ms,
         bpm=bpm, tempo_source=source, beat_phase=phase, beat_flash=flash,
         bands=bands, loudness=loudness, audio_connected=connected, gated=gated,
         midi=midi_view(show.midi, now),
         rows=tuple(rows if rows is not None else all_rows(show)),
         selected=selected, message=message, message_is_error=message_is_error,
+        alarms=alarm_lines(getattr(show, "alarms", None)),
     )
+
+
+def alarm_lines(board: Any) -> tuple[str, ...]:
+    return tuple(a.line() for a in board.shown()) if board is not None else ()

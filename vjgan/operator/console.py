@@ -76,11 +76,19 @@ class OperatorConsole:
         else:
             stats = window.present(renderer, inputs, settings)
         self.meters.update(stats)
+        self.refresh_if_due()
+        return stats
+
+    def refresh_if_due(self) -> None:
+        """Redraw the operator window if its period is up (also while the output is not redrawn)."""
         now = self._clock()
         if now - self._last_refresh >= self._period - _EARLY_S:
             self._last_refresh = now
             self.refresh(now)
-        return stats
+
+    def due_in(self) -> float:
+        """Seconds until the operator window wants its next redraw."""
+        return max(0.0, self._period - (self._clock() - self._last_refresh))
 
     def refresh(self, now: Optional[float] = None) -> Optional[OperatorView]:
         """Read the show and redraw the operator window (if it is shown) now."""
@@ -173,7 +181,6 @@ class OperatorConsole:
 
     def close(self) -> None:
         """Close the operator window and the HUD (the output window stays); safe to call twice."""
-        self.runner.saver.wait()
         output = getattr(self.show, "window", None)
         if self._chained and output is not None and getattr(output, "handle", None) is not None:
             glfw_module().set_key_callback(output.handle, self._previous_output_keys)

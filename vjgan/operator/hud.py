@@ -247,7 +247,8 @@ def _aspect_inv(view: OperatorView) -> float:
 
 def _status_height(view: OperatorView, lh: int, pad: int) -> float:
     meters = 3 * lh + pad if view.bands else 0
-    return 8 * lh + meters + 4 * pad
+    alarms = (len(view.alarms) + 1) * lh if view.alarms else 0
+    return 8 * lh + meters + alarms + 4 * pad
 
 
 def _status_block(c: _Canvas, view: OperatorView, area: Rect, lh: int, pad: int) -> float:
@@ -272,7 +273,16 @@ def _status_block(c: _Canvas, view: OperatorView, area: Rect, lh: int, pad: int)
             c.text(badge.x + pad, y, flag, BLACK)
             right = badge.right
         y += lh + pad
-    # The learn prompt and the newest message come first: they answer what the operator just did
+    # Alarms first: a thread that failed, an input that is gone. They stay until acknowledged.
+    for line in view.alarms:
+        if room(lh):
+            c.fill(Rect(x, y, w, lh), BAD)
+            c.text(x + pad, y, line, BLACK, width=w - 2 * pad)
+            y += lh
+    if view.alarms and room(lh):
+        c.text(x, y, "A acknowledges the alarm lines", DIM, width=w)
+        y += lh
+    # The learn prompt and the newest message come next: they answer what the operator just did
     # (in a small window the lines below are the ones left out).
     midi = view.midi
     if room(lh):
@@ -431,6 +441,7 @@ def hud_lines(view: OperatorView) -> list[tuple[str, RGBA]]:
         (f"BPM {fmt(view.bpm, 1)}    sound to screen {fmt(view.latency_ms, 0, ' ms')}" +
          (f"    {flags}" if flags else ""), BAD if flags else TEXT),
     ]
+    lines += [(line, BAD) for line in view.alarms]
     if view.midi.learning:
         lines.append((f"LEARN {view.midi.learning}: move a control", LEARN))
     elif view.message:

@@ -1,20 +1,24 @@
-"""Carries out the operator's commands against the show, and keeps the status line.
+"""Turns the operator's keys and clicks into the show's commands, and keeps the status line.
 
-Runs on the main thread (from key and mouse callbacks). Nothing here may stop the show: a
-command that fails becomes a status line and a log line. The MIDI controller's learn callback
-arrives on the MIDI thread and is handed over through a `LatestSlot`.
+Runs on the main thread (from key and mouse callbacks). Everything that steers the show is posted
+to its one command queue, as keys, MIDI and OSC do (the show carries it out on its next turn);
+only MIDI learn, which configures the controller rather than the show, is done here. Nothing here
+may stop the show: a command that fails becomes a status line and a log line. The MIDI
+controller's learn callback arrives on the MIDI thread and is handed over through a `LatestSlot`.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
+from ..control import commands as show_commands
 from ..errors import UserError
 from ..handover import LatestSlot
+from ..logs import LOG_TAIL
 from .collect import ShowLike
-from .presets import PresetSaver, midi_mappings
 from .state import (CancelLearn, Command, FireAction, Invoke, OperatorState, RecallPreset, SavePreset, SetParam,
                     StartLearn, ToggleFullscreen, ToggleOperator, Unbind, learn_finished)
 from .view import mapping_text
@@ -31,15 +35,14 @@ class Status:
 
 class CommandRunner:
     def __init__(self, show: ShowLike, *, toggle_operator: Callable[[], None],
-                 saver: Optional[PresetSaver] = None, clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.show = show
         self._toggle_operator = toggle_operator
-        self.saver = saver or PresetSaver()
         self._clock = clock
         self.status: Optional[Status] = None
         self._learned: LatestSlot[Any] = LatestSlot()
         self._learned_seen = 0
-        self._saved_seen = 0
+        self._tail_seen = LOG_TAIL.snapshot()[1]
 
     # --- the status line ---------------------------------------------------------------------------
 
@@ -49,9 +52,18 @@ class CommandRunner:
             self.show.log(text)
         except Exception:
             pass
+        self._tail_seen = LOG_TAIL.snapshot()[1]  # our own line, already shown
 
     def current_status(self) -> Optional[Status]:
+        """The newest line for the operator: what a key or click here answered, or what the show
+        last said (a preset that could not load, a save that finished), whichever is newer."""
         s = self.status
+        lines, seq = LOG_TAIL.snapshot()
+        if lines and seq != self._tail_seen:
+            self._tail_seen = seq
+            newest = lines[-1]
+            if s is None or newest.text != s.text:
+                s = self.status = Status(newest.text, newest.level >= logging.WARNING, self._clock())
         if s is None or self._clock() - s.at > STATUS_S:
             return None
         return s
@@ -63,7 +75,7 @@ class CommandRunner:
         show = self.show
         try:
             if isinstance(command, SetParam):
-                show.params.set(command.name, command.value)
+                show.post(show_commands.SetParam(command.name, command.value, source="operator"))
             elif isinstance(command, StartLearn):
                 return self._start_learn(command, state)
             elif isinstance(command, CancelLearn):
@@ -73,15 +85,15 @@ class CommandRunner:
             elif isinstance(command, Unbind):
                 self._unbind(command.target)
             elif isinstance(command, SavePreset):
-                self._save()
+                show.post(show_commands.SavePreset(source="operator"))
+                self.say("saving a new preset...")
             elif isinstance(command, RecallPreset):
                 self._recall(command.number)
-            elif isinstance(command, Invoke):
-                show.invoke(command.action)
-            elif isinstance(command, FireAction):
-                self._fire(command.target)
+            elif isinstance(command, (Invoke, FireAction)):
+                name = command.action if isinstance(command, Invoke) else command.target
+                show.post(show_commands.action_command(name, source="operator"))
             elif isinstance(command, ToggleFullscreen):
-                show.window.toggle_fullscreen()
+                show.post(show_commands.ToggleFullscreen(source="operator"))
             elif isinstance(command, ToggleOperator):
                 self._toggle_operator()
         except UserError as e:
@@ -109,31 +121,17 @@ class CommandRunner:
         self.say(f"{target}: {removed} MIDI control{'s' if removed != 1 else ''} unbound" if removed
                  else f"{target} has no MIDI control")
 
-    def _save(self) -> None:
-        show = self.show
-        values = dict(show.params.snapshot().values)
-        options = getattr(show, "options", None)
-        self.saver.save(show.preset, values, midi_mappings(show.midi), getattr(options, "model", None))
-        self.say("saving a new preset...")
-
     def _recall(self, number: int) -> None:
         presets = list(self.show.presets)
         if not 1 <= number <= len(presets):
             raise UserError(f"no preset {number} (there {'is' if len(presets) == 1 else 'are'} {len(presets)})")
-        name = presets[number - 1]
-        self.show.switch_preset(name)
-        self.say(f"preset {number}: {name}")
-
-    def _fire(self, target: str) -> None:
-        registry = getattr(self.show.midi, "actions", None) if self.show.midi is not None else None
-        if registry is None:
-            raise UserError(f"no action {target!r} without a MIDI controller")
-        registry.invoke(target, source="operator")
+        self.show.post(show_commands.RecallPreset(str(number), source="operator"))
+        self.say(f"preset {number}: {presets[number - 1]}")
 
     # --- what happened elsewhere ---------------------------------------------------------------------------
 
     def poll(self, state: OperatorState) -> OperatorState:
-        """Follow the MIDI controller's learn and the background saves (main thread, each redraw)."""
+        """Follow the MIDI controller's learn (main thread, each redraw)."""
         midi = self.show.midi
         pending = getattr(getattr(midi, "learning", None), "target", None) if midi is not None else None
         learned, seq = self._learned.read()
@@ -144,25 +142,4 @@ class CommandRunner:
         state, ended = learn_finished(state, pending)
         if ended and (self.status is None or not self.status.text.startswith("learned")):
             self.say("learn ended")
-        result, seq = self.saver.results.read()
-        if seq != self._saved_seen and result is not None:
-            self._saved_seen = seq
-            self._saved(result)
         return state
-
-    def _saved(self, result: Any) -> None:
-        if result.path is None:
-            self.say(result.error, error=True)
-            return
-        from ..config import available_presets, load_preset
-
-        show = self.show
-        try:
-            saved = load_preset(result.path)
-        except UserError as e:
-            self.say(str(e), error=True)
-            return
-        # The show now plays the saved copy: later saves number from it, the autosave names it.
-        show.presets = available_presets()
-        show.preset = saved
-        self.say(f"saved preset {saved.name} ({result.path})")

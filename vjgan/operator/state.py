@@ -16,6 +16,7 @@ Keys (letters by what the key prints, digits by position, so AZERTY works too):
     Ctrl+S (Cmd+S)       save the current values and MIDI map as a new user preset
     1 ... 9              recall the preset with that number
     T                    tap tempo
+    A                    acknowledge the alarm lines
     B                    blackout on/off
     Space                freeze on/off
     F                    output fullscreen on/off
@@ -86,7 +87,7 @@ class RecallPreset:
 
 @dataclass(frozen=True, slots=True)
 class Invoke:
-    action: str  # a LiveShow action: "tap_tempo", "blackout", "freeze"
+    action: str  # a name of the show's action vocabulary: "tap-tempo", "blackout", "freeze"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ Command = Union[SetParam, StartLearn, CancelLearn, Unbind, SavePreset, RecallPre
                 ToggleFullscreen, ToggleOperator]
 
 # Keys that do one thing per press; auto-repeat of a held key must not tap the tempo ten times.
-_SHOW_KEYS = {"t": Invoke("tap_tempo"), "b": Invoke("blackout"), "space": Invoke("freeze"),
+_SHOW_KEYS = {"t": Invoke("tap-tempo"), "b": Invoke("blackout"), "space": Invoke("freeze"), "a": Invoke("acknowledge"),
               "f": ToggleFullscreen(), "h": ToggleOperator()}
 
 

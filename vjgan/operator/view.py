@@ -87,6 +87,7 @@ class OperatorView:
     selected: Optional[str] = None
     message: str = ""  # the newest status line (learned, saved, errors)
     message_is_error: bool = False
+    alarms: tuple[str, ...] = ()  # the supervisor's alarm lines, until acknowledged (A)
 
 
 # --- numbers in words -----------------------------------------------------------------------------

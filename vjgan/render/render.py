@@ -12,8 +12,6 @@ the encoder are encoded, the soundtrack is cut at the last frame, and the file i
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import signal
 import sys
 import threading
@@ -31,18 +29,16 @@ from ..audio.config import hop_samples
 from ..audio.files import MonoStream, count_frames, open_audio
 from ..config import Preset, load_preset
 from ..display.inputs import DisplayInputs
+from ..engine.device import pick_device, render_cpu_threads
+from ..engine.scene import MotionDriver, Scene, build_scene, model_path_for
+from ..engine.synth import Synthesizer
 from ..gan.load import load_generator
 from ..gan.networks import Generator
-from ..live.scene import pick_device
-from ..motion.directions import load_or_compute
-from ..motion.latents import LatentEngine, keyframes_from_seeds, load_w_file
 from .codecs import (AudioSettings, ContainerSpec, VideoSettings, audio_settings, container_for,
                      resolve_video_codec)
 from .colour import rgb_to_yuv420p
 from .encode import EncoderThread, VideoFile, check_output_path
 from .feed import FeatureFeed
-from .generate import FrameGenerator
-from .motion import MotionDriver
 from .options import RenderOptions
 from .post import Post, make_post
 from .progress import Progress, format_clock
@@ -146,7 +142,7 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
         rate, channels = reader.rate, reader.channels
         total = reader.frames or count_frames(options.audio)  # (a stream that declares no length)
         preset = load_preset(options.preset)
-        model_path = Path(options.model).expanduser() if options.model else preset.model_path()
+        model_path = model_path_for(preset, options.model)
         G = load_generator(model_path)
         device = pick_device(options.device)
         size = options.size or (G.img_resolution, G.img_resolution)
@@ -170,17 +166,6 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
 
 def _seed(options: RenderOptions, preset: Preset) -> int:
     return preset.motion.seed if options.seed is None else options.seed
-
-
-def _keyframes(G: Generator, preset: Preset) -> np.ndarray:
-    kf = preset.motion.keyframes
-    frames = [keyframes_from_seeds(G, list(kf.seeds), kf.truncation, kf.class_index)]
-    for f in kf.files:
-        path = Path(f)
-        if not path.is_absolute() and preset.path is not None:
-            path = preset.path.parent / path
-        frames.append(load_w_file(path, G.w_dim)[None])
-    return np.concatenate(frames)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,7 +218,7 @@ def _sync(device: torch.device) -> None:
 class _Pipeline:
     """The per-frame machinery of one render, built after every input check has passed."""
 
-    generator: FrameGenerator
+    synth: Synthesizer
     driver: MotionDriver
     feed: FeatureFeed
     post: Post
@@ -261,7 +246,7 @@ class _Pipeline:
             gains.append(m.noise_gains)
             inputs.append(DisplayInputs.from_features(features, now, onset_time=feed.onsets.newest))
         t1 = time.perf_counter()
-        frames = self.generator.generate(np.stack(ws), np.stack(gains))
+        frames = self.synth.frames(np.stack(ws), np.stack(gains))
         _sync(self.device)
         t2 = time.perf_counter()
         pictures = self.post.process(frames, inputs)
@@ -278,15 +263,12 @@ class _Pipeline:
 
 def _build(job: Job, seed: int) -> _Pipeline:
     preset, device = job.preset, job.device
-    space = load_or_compute(job.G)  # cached per model; computed once on first use
-    generator = FrameGenerator(job.G, device, job.log)
-    engine = LatentEngine(space, _keyframes(job.G, preset), job.G.num_ws, generator.num_layers,
-                          dataclasses.replace(preset.motion, seed=seed))
-    driver = MotionDriver(engine, preset.params)
+    scene: Scene = build_scene(job.G, preset, device, seed=seed, live=False, log=job.log)
+    driver = MotionDriver.for_render(scene.engine, preset.params)
     feed = FeatureFeed(job.analysis, preset.audio)
     post = make_post(job.size, preset.display, float(job.timeline.fps), job.options.use_gl, job.log,
                      frames_on_gpu=device.type == "cuda")
-    return _Pipeline(generator, driver, feed, post, job.timeline, device)
+    return _Pipeline(scene.synth, driver, feed, post, job.timeline, device)
 
 
 def run(job: Job) -> RenderResult:
@@ -299,7 +281,7 @@ def run(job: Job) -> RenderResult:
         job.abort()
         raise
     log(f"model {job.G.img_resolution}x{job.G.img_resolution} on {job.device.type} "
-        f"({pipe.generator.fast.precision}), batch {opts.batch}, seed {seed}")
+        f"({pipe.synth.precision}), batch {opts.batch}, seed {seed}")
     t.startup = time.perf_counter() - job.started
 
     progress = Progress(tl.frames, float(tl.fps), enabled=opts.progress)
@@ -353,33 +335,11 @@ def run(job: Job) -> RenderResult:
     else:
         log(f"wrote {out}: {frames} frames, {format_clock(t.video_s)}, {size_mb:.1f} MB in "
             f"{format_clock(t.loop)} ({t.video_s / max(t.loop, 1e-9):.2f}x real time)")
-    device = _describe_device(job.device, pipe.generator)
+    device = pipe.synth.describe()
     if opts.timings:
         for line in t.lines(job.video.describe(), opts.batch, device, pipe.post.kind):
             log(line)
     return RenderResult(out, frames, t.video_s, interrupted, t, job.video.describe(), pipe.post.kind, device)
-
-
-def _describe_device(device: torch.device, generator: FrameGenerator) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} ({generator.fast.precision})"
-    return f"{device.type} ({torch.get_num_threads()} threads, {generator.fast.precision})"
-
-
-def cpu_threads(options: RenderOptions, device: torch.device) -> int | None:
-    """Torch's CPU threads for this render, or None to leave torch's setting alone.
-
-    Rendering on the CPU, torch's worker threads share the cores with the encoder's. Measured on
-    2 cores (docs/benchmarks.md): with both cores for torch, its threads stall waiting for each
-    other whenever the encoder (or anything else) takes a core, and generation ran 2–25× slower
-    than with one. So by default torch gets half the cores, unless the user said otherwise
-    (--threads, or OMP_NUM_THREADS in the environment).
-    """
-    if options.threads:
-        return options.threads
-    if device.type != "cpu" or os.environ.get("OMP_NUM_THREADS"):
-        return None
-    return max(1, (os.cpu_count() or 2) // 2)
 
 
 @contextmanager
@@ -399,7 +359,7 @@ def render(options: RenderOptions, log: Log = _stderr) -> RenderResult:
     """Check everything, then render; a stopped render still returns (interrupted=True)."""
     job = prepare(options, log)
     try:
-        with _torch_threads(cpu_threads(options, job.device)):
+        with _torch_threads(render_cpu_threads(job.device, options.threads)):
             return run(job)
     finally:
         job.close_audio()

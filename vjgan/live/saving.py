@@ -1,4 +1,4 @@
-"""Ctrl+S: the current values and MIDI map saved as a new user preset, never over another.
+"""Saving the running show as a new user preset (Ctrl+S, a pad, OSC), never over another.
 
 A save never writes into the presets shipped with vjgan and never replaces a file: it picks the
 first free name `<preset>-2`, `<preset>-3`... among both the shipped and the user's presets

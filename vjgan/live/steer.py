@@ -1,0 +1,121 @@
+"""Carrying out the commands, on the show's main loop: the one place the show is steered.
+
+`Steering.apply(command)` runs each typed command from the queue (keys, operator, MIDI, OSC,
+Link all post the same ones). A command that cannot be carried out (no such preset, a model file
+that is not there) becomes one log line and the show goes on; nothing here raises into the loop.
+Scene changes are only requested here: the director builds them in the background and commits
+them whole (`director.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from ..config import load_preset
+from ..control.apply import apply_param_command
+from ..control.commands import (AcknowledgeAlarm, Blackout, Command, Freeze, NewKeyframe, NudgeParam, Quit,
+                                RecallPreset, ResetParam, SavePreset, SetParam, StepPreset, SwitchModel, Tap,
+                                ToggleFullscreen, ToggleParam)
+from ..errors import UserError
+from ..logs import RateLimitedLog
+
+if TYPE_CHECKING:
+    from .app import LiveShow
+
+log = logging.getLogger(__name__)
+
+
+class Steering:
+    def __init__(self, show: "LiveShow") -> None:
+        self.show = show
+        self._say = RateLimitedLog(log, 2.0)
+        self._handlers: dict[type, Callable[..., None]] = {
+            SetParam: self._param, NudgeParam: self._param, ToggleParam: self._param, ResetParam: self._param,
+            Tap: self._tap, RecallPreset: self._recall, StepPreset: self._step,
+            SavePreset: self._save, SwitchModel: self._switch_model, Blackout: self._blackout,
+            Freeze: self._freeze, NewKeyframe: self._new_keyframe, AcknowledgeAlarm: self._acknowledge,
+            ToggleFullscreen: self._fullscreen, Quit: self._quit,
+        }
+
+    def handles(self, kind: type) -> bool:
+        return kind in self._handlers
+
+    def add_handler(self, kind: type, handler: Callable[[Command], None]) -> None:
+        """Commands an optional part brings (recording, Link, prompts) are carried out here too."""
+        self._handlers[kind] = handler
+
+    def apply(self, command: Command) -> None:
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            self._say(f"unhandled:{type(command).__name__}", f"no handler for {type(command).__name__}")
+            return
+        try:
+            handler(command)
+        except UserError as e:
+            self._say(f"user:{type(command).__name__}:{e}", str(e))
+        except Exception:  # a command's own bug: logged with its traceback, the show goes on
+            log.exception("%s from %s failed", type(command).__name__, command.source or "somewhere")
+
+    # --- parameters -----------------------------------------------------------------------------------
+
+    def _param(self, c: Command) -> None:
+        apply_param_command(self.show.params, c)  # SetParam.origin reaches MIDI pick-up
+
+    def _blackout(self, c: Blackout) -> None:
+        self._switch("blackout", c.on)
+
+    def _freeze(self, c: Freeze) -> None:
+        self._switch("freeze", c.on)
+
+    def _switch(self, name: str, on: bool | None) -> None:
+        if on is None:
+            self.show.params.toggle(name)
+        else:
+            self.show.params.set(name, 1.0 if on else 0.0)
+
+    # --- the show ---------------------------------------------------------------------------------------
+
+    def _tap(self, c: Tap) -> None:
+        self.show.audio.tap(c.t)  # the event's own time, not when the loop got to it
+
+    def _recall(self, c: RecallPreset) -> None:
+        which = c.which.strip()
+        presets = self.show.presets
+        if which.isdigit():
+            n = int(which)
+            if not 1 <= n <= len(presets):
+                raise UserError(f"no preset number {n} (there {'is' if len(presets) == 1 else 'are'} {len(presets)})")
+            which = presets[n - 1]
+        self.show.request_preset(load_preset(which))
+
+    def _step(self, c: StepPreset) -> None:
+        presets = self.show.presets
+        if not presets:
+            return
+        # From the newest requested preset, so pressing → twice quickly goes two presets on.
+        current = self.show.target_preset_name
+        i = presets.index(current) if current in presets else (-1 if c.direction > 0 else 0)
+        self.show.request_preset(load_preset(presets[(i + c.direction) % len(presets)]))
+
+    def _save(self, c: SavePreset) -> None:
+        self.show.save_preset(c.name)
+
+    def _switch_model(self, c: SwitchModel) -> None:
+        path = Path(c.path).expanduser()
+        if not path.is_file():
+            raise UserError(f"model {path}: no such file")
+        self.show.request_model(str(path))
+
+    def _new_keyframe(self, c: NewKeyframe) -> None:
+        self.show.worker.request_keyframe()
+
+    def _acknowledge(self, c: AcknowledgeAlarm) -> None:
+        self.show.alarms.acknowledge(c.key)
+
+    def _fullscreen(self, c: ToggleFullscreen) -> None:
+        self.show.window.toggle_fullscreen()
+
+    def _quit(self, c: Quit) -> None:
+        self.show.stop()

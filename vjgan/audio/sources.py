@@ -10,6 +10,7 @@ heard, so the analysis is synchronised to what the room hears.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -133,14 +134,22 @@ class ArraySource:
         return "ended" if self.finished else None
 
     def stop(self) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.abort()
-                self._stream.close()
-            except Exception:  # already gone with its device
-                pass
-            self._stream = None
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            # On a thread, waited for a moment only: an output stream whose server died (JACK)
+            # waits minutes in PortAudio's abort, and stopping must not.
+            closer = threading.Thread(target=_close_output, args=(stream,), name="vjgan-monitor-close", daemon=True)
+            closer.start()
+            closer.join(1.0)
         self.connected = False
+
+
+def _close_output(stream: Any) -> None:
+    try:
+        stream.abort()
+        stream.close()
+    except Exception:  # already gone with its device
+        pass
 
 
 def _take(samples: np.ndarray, pos: int, n: int, loop: bool) -> np.ndarray:

@@ -426,16 +426,20 @@ def parse_channel(value: Union[str, int, None]) -> Optional[int]:
 class WorkerLink:
     """The parent's end of one capture process (`vjgan.audio.worker`): its events and its audio."""
 
-    def __init__(self, settings: "WorkerSettings"):
-        from vjgan.audio import worker
+    PIPE_BYTES = 1 << 20  # ~5 s of 48 kHz mono: a capture thread held up that long loses nothing
 
+    def __init__(self, settings: WorkerSettings):
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
+        with contextlib.suppress(AttributeError, OSError):  # Linux only; elsewhere the default size
+            import fcntl
+
+            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, self.PIPE_BYTES)
         self.audio_fd = read_fd
         settings = dataclasses.replace(settings, audio_fd=write_fd)
         env = dict(os.environ)
         # The child imports the same vjgan as this process, wherever that came from.
-        package_root = str(Path(worker.__file__).resolve().parents[2])
+        package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         debug = bool(os.environ.get("VJGAN_AUDIO_DEBUG"))
         try:
@@ -452,7 +456,6 @@ class WorkerLink:
         os.set_blocking(self.proc.stdout.fileno(), False)  # type: ignore[union-attr]
         self._lines = b""
         self._partial = b""
-        self.dropped_messages = 0
 
     @property
     def alive(self) -> bool:
@@ -535,9 +538,8 @@ class WorkerLink:
             proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(grace_s)
-        for f in (proc.stdout,):
-            with contextlib.suppress(OSError, ValueError):
-                f.close()  # type: ignore[union-attr]
+        with contextlib.suppress(OSError, ValueError):
+            proc.stdout.close()  # type: ignore[union-attr]
         with contextlib.suppress(OSError):
             os.close(self.audio_fd)
 
@@ -593,9 +595,7 @@ class DeviceSource:
     def name(self) -> str:
         return self.device.name if self.device else str(self.spec or "default input")
 
-    def _settings(self, persistent: bool) -> "WorkerSettings":
-        from vjgan.audio.worker import WorkerSettings
-
+    def _settings(self, persistent: bool) -> WorkerSettings:
         return WorkerSettings(backend=self.backend, device=self.spec, channel=self.channel,
                               rate=self._want_rate or (self.rate or None), block_s=self.block_s,
                               retry_s=self.retry_s, persistent=persistent)

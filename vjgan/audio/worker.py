@@ -14,7 +14,8 @@ The child runs `python -m vjgan.audio.worker SETTINGS` (SETTINGS: JSON, see `Wor
 * audio: on the inherited descriptor `audio_fd`, one message per block: `HEADER` (ADC time of the
   first frame on the perf_counter clock, which is system-wide, frame count, invalid samples
   silenced) and the mono float32 frames. Each message is one write of at most PIPE_BUF bytes, so
-  it arrives whole. A parent that stops reading costs frames (counted), never the callback's time.
+  it arrives whole. The pipe holds about 5 s (see `WorkerLink`); a parent that stops reading for
+  longer costs frames, never the callback's time.
 * events: one JSON object per line on stdout: `{"event": "open", ...}` with the device, rate and
   latency; `{"event": "error", "message": ...}` (no such device: the child retries when
   `persistent`, else exits); `{"event": "lost", "why": ...}` before it exits; or, for `list`,
@@ -69,7 +70,6 @@ class PipeSink:
         self.fd = fd
         self.rate = rate
         self.channel = channel
-        self.dropped = 0  # frames the parent was too slow to take
 
     def write(self, block: np.ndarray, adc_time: float) -> None:
         frames = np.array(block, dtype=np.float32).reshape(len(block), -1)  # a copy: PortAudio reuses its buffer
@@ -82,7 +82,7 @@ class PipeSink:
             try:
                 os.write(self.fd, message)
             except BlockingIOError:
-                self.dropped += len(piece)
+                pass  # the parent is that far behind: it skips ahead to the newest audio anyway
             except (BrokenPipeError, OSError):
                 os._exit(0)  # the parent is gone
 

@@ -148,6 +148,37 @@ def test_audio_formats_decode_and_analyse(tmp_path, clicks, fmt, subtype):
     assert to_mono(data, channel=2).max() == pytest.approx(0.5 * data[:, 0].max(), rel=0.05)
 
 
+def test_formats_libsndfile_cannot_read_are_decoded_by_ffmpeg_through_pyav(tmp_path, clicks):
+    av = pytest.importorskip("av")
+    x, _ = clicks
+    path = tmp_path / "clicks.m4a"  # AAC in MP4: not a libsndfile format
+    with av.open(str(path), "w") as c:
+        stream = c.add_stream("aac", rate=44100, layout="stereo")
+        stereo = np.ascontiguousarray(np.stack([x, 0.5 * x]).astype(np.float32))
+        for start in range(0, stereo.shape[1], 1024):
+            frame = av.AudioFrame.from_ndarray(stereo[:, start : start + 1024], format="fltp", layout="stereo")
+            frame.sample_rate = 44100
+            c.mux(stream.encode(frame))
+        c.mux(stream.encode(None))
+    with open_audio(path, block_frames=777) as reader:
+        assert (reader.rate, reader.channels) == (44100, 2)
+        assert abs(reader.frames - len(x)) < 44100 * 0.1  # as the container declares it
+        data = np.concatenate(list(reader.blocks(5000)))
+    assert abs(len(data) - len(x)) < 44100 * 0.1  # AAC pads a little
+    assert analyze_array(to_mono(data), 44100).final_bpm == pytest.approx(120.0, rel=0.01)
+    # Damage in the middle: the packets FFmpeg cannot decode play as silence, the rest keeps its time.
+    raw = bytearray(path.read_bytes())
+    middle = len(raw) // 2
+    raw[middle : middle + 3000] = np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.m4a"
+    damaged.write_bytes(bytes(raw))
+    with open_audio(damaged) as reader:
+        rest = np.concatenate(list(reader.blocks()))
+        notes = reader.notes()
+    assert len(rest) == len(data)
+    assert len(notes) == 1 and notes[0].startswith("damaged.m4a: ") and "damaged packet(s) played as silence" in notes[0]
+
+
 def test_bad_audio_files_are_one_clear_error(tmp_path):
     with pytest.raises(AudioFileError, match="does not exist"):
         load_audio(tmp_path / "missing.wav")

@@ -6,8 +6,9 @@ PyAV, which vjgan already depends on for video; its length is what the container
 
 Every block passes through `silence_invalid` as it is decoded, so nothing after the reader (the
 analysis, the soundtrack, the speakers) ever sees NaN or infinity; the reader counts what it
-replaced. A file that cannot be opened raises `AudioFileError` with one line saying why; one that
-is damaged part-way ends there and reads as silence after, and `notes()` says so in one line.
+replaced. A file that cannot be opened raises `AudioFileError` with one line saying why. Damage
+part-way: a packet FFmpeg cannot decode plays as silence for its duration (everything after keeps
+its time); a decoder that gives up ends the file there. `notes()` says either in one line.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class AudioReader:
         self.position = 0  # frames returned so far (plus skipped)
         self.bad_samples = 0  # invalid samples silenced so far
         self.damaged: Optional[str] = None  # why decoding stopped early, if it did
+        self.damaged_packets = 0  # packets FFmpeg could not decode, played as silence
         self._blocks = blocks
         self._closer = closer
         self._seek = seek
@@ -136,6 +138,8 @@ class AudioReader:
             report = BadSampleReport(self.name)
             report.total = self.bad_samples
             out.append(report.line())
+        if self.damaged_packets:
+            out.append(f"{self.name}: {self.damaged_packets} damaged packet(s) played as silence")
         if self.damaged:
             out.append(f"{self.name}: {self.damaged}")
         return out
@@ -211,17 +215,32 @@ def _open_av(p: Path, block_frames: int) -> Optional[AudioReader]:
         frames = int(round(container.duration / 1e6 * rate))
     else:
         frames = 0  # not declared: known only once read to the end
-    return _peeked(AudioReader(p, rate, channels, frames, _av_blocks(container, stream, channels), container.close))
+    reader = AudioReader(p, rate, channels, frames, iter(()), container.close)
+    reader._blocks = _av_blocks(container, stream, rate, channels, reader)
+    return _peeked(reader)
 
 
-def _av_blocks(container: Any, stream: Any, channels: int) -> Iterator[np.ndarray]:
+def _av_blocks(container: Any, stream: Any, rate: int, channels: int, reader: AudioReader) -> Iterator[np.ndarray]:
     import av
 
     # Packed float32 at the stream's own rate and layout, whatever the codec decodes to.
     resampler = av.AudioResampler(format="flt")
-    for frame in container.decode(stream):
-        for out in resampler.resample(frame):
-            yield out.to_ndarray().reshape(-1, channels)
+    started = False
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:
+            # One damaged packet: its duration in silence, so everything after keeps its time.
+            # (Before any audio it is dropped: a file of nothing but damage is refused as empty.)
+            reader.damaged_packets += 1
+            span = packet.duration * packet.time_base if packet.duration and packet.time_base else 0
+            if span and started:
+                yield np.zeros((int(round(float(span) * rate)), channels), dtype=np.float32)
+            continue
+        for frame in frames:
+            for out in resampler.resample(frame):
+                started = True
+                yield out.to_ndarray().reshape(-1, channels)
     for out in resampler.resample(None):
         yield out.to_ndarray().reshape(-1, channels)
 

@@ -2,9 +2,9 @@
 
 The same `Analyzer` the capture thread runs, fed the file's samples one hop at a time (read from
 the file as the render advances, never held whole) and stamped with the file's time instead of
-the ADC clock, so a render reacts exactly as the live show would
-to the same music. Past the end of the file it hears silence (marked disconnected), as the live
-show does when a file source ends.
+the ADC clock, so a render reacts exactly as the live show would to the same music. Past the end
+of the file it hears silence (marked disconnected), as the live show does when a file source
+ends.
 
 Onsets are one hop long (~10 ms) while a video frame lasts 33 ms, so a frame that read only the
 newest snapshot would miss two kicks in three. As live, every hop updates the newest onset time

@@ -104,6 +104,9 @@ class JackDummy:
         if self.proc is not None:
             _stop(self.proc)
             self.proc = None
+        # A killed server leaves its shared-memory files behind (a clean exit removes them).
+        for leftover in Path("/dev/shm").glob(f"*{self.name}*"):
+            leftover.unlink(missing_ok=True)
 
 
 class ToneIntoVjgan:

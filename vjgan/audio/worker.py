@@ -138,7 +138,7 @@ def run(settings: WorkerSettings) -> int:
             channels = settings.channel if settings.channel is not None else min(2, dev.max_input_channels)
             block = max(32, int(round(rate * settings.block_s)))
             sink = PipeSink(settings.audio_fd, rate, settings.channel)
-            stream = backend.open_input(dev, channels, rate, block, sink)  # type: ignore[arg-type]
+            stream = backend.open_input(dev, channels, rate, block, sink)
         except AudioDeviceError as exc:
             _event(event="error", message=str(exc))
             if not settings.persistent:

@@ -62,11 +62,11 @@ def test_dicts_survive_toml():
 
 @pytest.mark.parametrize("d, needle", [
     ({"channel": 1, "cc": 21, "kind": "absolute", "param": "x", "colour": "red"}, "unknown key 'colour'"),
-    ({"channel": 0, "cc": 21, "kind": "absolute", "param": "x"}, "channel must be an integer in 1..16"),
-    ({"channel": 17, "cc": 21, "kind": "absolute", "param": "x"}, "channel must be an integer in 1..16"),
-    ({"channel": "1", "cc": 21, "kind": "absolute", "param": "x"}, "channel must be an integer"),
-    ({"channel": True, "cc": 21, "kind": "absolute", "param": "x"}, "channel must be an integer"),
-    ({"channel": 1, "cc": 128, "kind": "absolute", "param": "x"}, "cc must be an integer in 0..127"),
+    ({"channel": 0, "cc": 21, "kind": "absolute", "param": "x"}, "channel must be a whole number in [1, 16], got"),
+    ({"channel": 17, "cc": 21, "kind": "absolute", "param": "x"}, "channel must be a whole number in [1, 16], got"),
+    ({"channel": "1", "cc": 21, "kind": "absolute", "param": "x"}, "channel must be a whole number"),
+    ({"channel": True, "cc": 21, "kind": "absolute", "param": "x"}, "channel must be a whole number"),
+    ({"channel": 1, "cc": 128, "kind": "absolute", "param": "x"}, "cc must be a whole number in [0, 127], got 128"),
     ({"channel": 1, "cc": 1, "note": 1, "kind": "absolute", "param": "x"}, "exactly one of 'cc' or 'note'"),
     ({"channel": 1, "kind": "absolute", "param": "x"}, "exactly one of 'cc' or 'note'"),
     ({"cc": 1, "kind": "absolute", "param": "x"}, "missing key 'channel'"),

@@ -5,16 +5,21 @@ the tests that use them. They need no sound card and no kernel module, so they r
 installs jackd2 and pulseaudio); a test skips only when the binary is absent.
 
 PortAudio learns about servers when it is initialised, so the fixtures set the environment
-(JACK_DEFAULT_SERVER, PULSE_SERVER, PULSE_SOURCE) and re-initialise it, and restore both
-before stopping the server: PortAudio cannot recover from a JACK server killed under it.
+(JACK_DEFAULT_SERVER, PULSE_SERVER, PULSE_SOURCE), which vjgan's capture processes inherit, and
+re-initialise this process's PortAudio (for monitoring to the speakers), restoring both before
+stopping the server: in-process PortAudio cannot recover from a JACK server killed under it.
+`JackDummy` is a server a test may kill and restart (vjgan's inputs survive that: they live in
+capture processes).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -59,39 +64,127 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
+class JackDummy:
+    """`jackd -d dummy` under a name of its own: started, killed and restarted by the tests."""
+
+    def __init__(self, log_dir: Path, name: Optional[str] = None):
+        self.name = name or f"vjgan-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.log_dir = log_dir
+        self.proc: Optional[subprocess.Popen] = None
+        self.env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
+
+    def start(self) -> None:
+        jackd = shutil.which("jackd")
+        assert jackd is not None
+        logf = self.log_dir / f"jackd-{time.monotonic_ns()}.log"
+        with open(logf, "wb") as log:
+            self.proc = subprocess.Popen([jackd, "-n", self.name, "--no-realtime", "-d", "dummy", "-r", str(JACK_RATE),
+                                          "-p", str(JACK_PERIOD)], stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                         preexec_fn=_die_with_parent)
+        lsp = shutil.which("jack_lsp")
+        deadline = time.monotonic() + 15
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail(f"jackd exited at start: {logf.read_text(errors='replace')[-2000:]}")
+            if lsp and subprocess.run([lsp, "-s", self.name], capture_output=True, env=self.env, timeout=10).returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"jackd did not come up: {logf.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """The server dies (SIGKILL: no goodbye to its clients)."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+        # A killed server leaves its shared-memory files behind (a clean exit removes them).
+        for leftover in Path("/dev/shm").glob(f"*{self.name}*"):
+            leftover.unlink(missing_ok=True)
+
+
+class ToneIntoVjgan:
+    """A sine played into vjgan's JACK input ports by a player process of its own.
+
+    In a separate process because this test process must never be a client of a server that a
+    test kills: libjack and PortAudio cannot recover in the process that was attached to it.
+    """
+
+    SCRIPT = """
+import sys, time, numpy as np, jack
+client = jack.Client("vjgan-tone", servername=sys.argv[1], no_start_server=True)
+port = client.outports.register("out")
+phase = [0.0]
+step = 2 * np.pi * float(sys.argv[2]) / client.samplerate
+
+@client.set_process_callback
+def process(frames):
+    t = phase[0] + step * np.arange(frames)
+    port.get_array()[:] = 0.5 * np.sin(t)
+    phase[0] = float(t[-1] + step) % (2 * np.pi)
+
+client.activate()
+while True:
+    targets = [p.name for p in client.get_ports(is_input=True, is_audio=True) if not p.name.startswith("system:")]
+    if targets:
+        break
+    time.sleep(0.05)
+for t in targets:
+    client.connect(port, t)
+print("playing", flush=True)
+sys.stdin.read()
+"""
+
+    def __init__(self, server: str, freq: float = 1000.0):
+        self.proc = subprocess.Popen([sys.executable, "-c", self.SCRIPT, server, str(freq)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if line.strip() != "playing":
+            self.close()
+            pytest.fail("the JACK tone player did not start")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+def _die_with_parent() -> None:
+    """In a server or player child: SIGTERM when the test process dies, so a crashed run leaves
+    no JACK server behind (JACK allows only a few at a time)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def need_jackd() -> None:
+    if shutil.which("jackd") is None:
+        pytest.skip("jackd is not installed (Debian package jackd2); .ci/run installs it")
+    pytest.importorskip("sounddevice")
+
+
 @pytest.fixture(scope="module")
 def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A JACK dummy server (48 kHz, 10 ms periods, paced in real time); yields its name."""
-    jackd = shutil.which("jackd")
-    if jackd is None:
-        pytest.skip("jackd is not installed (Debian package jackd2); .ci/run installs it")
-    pytest.importorskip("sounddevice")
-    name = f"vjgan-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    logf = tmp_path_factory.mktemp("jack") / "jackd.log"
-    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
-    with open(logf, "wb") as log:
-        proc = subprocess.Popen([jackd, "-n", name, "--no-realtime", "-d", "dummy", "-r", str(JACK_RATE),
-                                 "-p", str(JACK_PERIOD)], stdout=log, stderr=subprocess.STDOUT, env=env)
-    lsp = shutil.which("jack_lsp")
-    deadline = time.monotonic() + 15
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"jackd exited at start: {logf.read_text(errors='replace')[-2000:]}")
-        ok = lsp and subprocess.run([lsp, "-s", name], capture_output=True, env=env, timeout=10).returncode == 0
-        if ok:
-            break
-        if time.monotonic() > deadline:
-            _stop(proc)
-            pytest.fail(f"jackd did not come up: {logf.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.2)
-    saved = _Env(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
+    need_jackd()
+    server = JackDummy(tmp_path_factory.mktemp("jack"))
+    server.start()
+    saved = _Env(JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")
     _refresh_portaudio()
     try:
-        yield name
+        yield server.name
     finally:
         saved.restore()
-        _refresh_portaudio()  # detach PortAudio from the server before it goes
-        _stop(proc)
+        _refresh_portaudio()  # detach this process's PortAudio from the server before it goes
+        server.stop()
 
 
 class JackPlayer:

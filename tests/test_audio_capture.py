@@ -16,9 +16,16 @@ from vjgan.audio.errors import AudioDeviceError, AudioFileError
 from vjgan.audio.features import Features
 from vjgan.audio.offline import analyze_array
 from vjgan.audio.ring import RingBuffer
-from vjgan.audio.sources import ArraySource, DemoSource, FileSource, load_audio, to_mono
+from vjgan.audio.files import open_audio, to_mono
+from vjgan.audio.sources import ArraySource, DemoSource, FileSource
 
 RATE = 48000
+
+
+def load_audio(path) -> tuple[np.ndarray, int]:
+    """A whole file through the block reader, as frames x channels."""
+    with open_audio(path, block_frames=5000) as reader:
+        return np.concatenate(list(reader.blocks(3001))), reader.rate
 
 
 # --- ring buffer ---------------------------------------------------------------------------------------
@@ -141,6 +148,37 @@ def test_audio_formats_decode_and_analyse(tmp_path, clicks, fmt, subtype):
     assert to_mono(data, channel=2).max() == pytest.approx(0.5 * data[:, 0].max(), rel=0.05)
 
 
+def test_formats_libsndfile_cannot_read_are_decoded_by_ffmpeg_through_pyav(tmp_path, clicks):
+    av = pytest.importorskip("av")
+    x, _ = clicks
+    path = tmp_path / "clicks.m4a"  # AAC in MP4: not a libsndfile format
+    with av.open(str(path), "w") as c:
+        stream = c.add_stream("aac", rate=44100, layout="stereo")
+        stereo = np.ascontiguousarray(np.stack([x, 0.5 * x]).astype(np.float32))
+        for start in range(0, stereo.shape[1], 1024):
+            frame = av.AudioFrame.from_ndarray(stereo[:, start : start + 1024], format="fltp", layout="stereo")
+            frame.sample_rate = 44100
+            c.mux(stream.encode(frame))
+        c.mux(stream.encode(None))
+    with open_audio(path, block_frames=777) as reader:
+        assert (reader.rate, reader.channels) == (44100, 2)
+        assert abs(reader.frames - len(x)) < 44100 * 0.1  # as the container declares it
+        data = np.concatenate(list(reader.blocks(5000)))
+    assert abs(len(data) - len(x)) < 44100 * 0.1  # AAC pads a little
+    assert analyze_array(to_mono(data), 44100).final_bpm == pytest.approx(120.0, rel=0.01)
+    # Damage in the middle: the packets FFmpeg cannot decode play as silence, the rest keeps its time.
+    raw = bytearray(path.read_bytes())
+    middle = len(raw) // 2
+    raw[middle : middle + 3000] = np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.m4a"
+    damaged.write_bytes(bytes(raw))
+    with open_audio(damaged) as reader:
+        rest = np.concatenate(list(reader.blocks()))
+        notes = reader.notes()
+    assert len(rest) == len(data)
+    assert len(notes) == 1 and notes[0].startswith("damaged.m4a: ") and "damaged packet(s) played as silence" in notes[0]
+
+
 def test_bad_audio_files_are_one_clear_error(tmp_path):
     with pytest.raises(AudioFileError, match="does not exist"):
         load_audio(tmp_path / "missing.wav")
@@ -242,6 +280,26 @@ def test_latest_is_a_snapshot_readers_can_keep():
     assert b.hop_index > a.hop_index  # newer snapshots replaced it...
     with pytest.raises(AttributeError):
         a.bpm = 1.0  # ...and the one we hold never changes under us
+
+
+def test_a_file_with_invalid_samples_plays_as_silence_said_once_and_counted(tmp_path):
+    x, _ = click_track(RATE, 120.0, 1.5, start=0.25)
+    x[RATE // 2 : RATE // 2 + 100] = np.nan
+    x[RATE : RATE + 50] = -np.inf
+    path = tmp_path / "damaged.wav"
+    sf.write(path, x, RATE, subtype="FLOAT")
+    said: list[str] = []
+    rec = Recorder()
+    engine = AudioEngine(FileSource(path, on_status=said.append), on_features=rec)
+    engine.start()
+    assert engine.ended.wait(10.0)
+    engine.stop()
+    assert engine.restarts == 0
+    assert said == ["damaged.wav: 150 invalid sample(s) (NaN, infinity or beyond ±1000) so far, treated as silence"]
+    assert rec.items[-1].bad_samples == 150  # for the HUD
+    assert all(np.isfinite(f.bands).all() and np.isfinite(f.loudness) for f in rec.items)
+    # The clicks after the damage still light the bands: the show did not fade out for good.
+    assert max(max(f.bands) for f in rec.items if f.connected and f.adc_time - rec.items[0].adc_time > 1.1) > 0.3
 
 
 def test_an_analyzer_that_raises_is_restarted_shown_and_the_sound_keeps_flowing():

@@ -108,6 +108,91 @@ def test_devices_lists_audio_inputs():
     r = cli("devices")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == "Audio inputs:"
+    assert not r.stderr.strip(), r.stderr  # no raw ALSA, JACK or PortAudio lines
+
+
+def damaged_groove(path: Path) -> Path:
+    """A float WAV of the demo groove with 100 NaN samples at 2 s and 100 infinite ones at 5 s."""
+    from vjgan.audio.demo import render_groove
+
+    x = render_groove(48000, 124.0, bars=4)
+    x[2 * 48000 : 2 * 48000 + 100] = np.nan
+    x[5 * 48000 : 5 * 48000 + 100] = np.inf
+    sf.write(path, x, 48000, subtype="FLOAT")
+    return path
+
+
+def strict_json(text: str):
+    def refuse(name: str):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_analyze_writes_strict_json_for_a_file_with_nan_and_inf(tmp_path):
+    out = tmp_path / "damaged.json"
+    r = cli("analyze", str(damaged_groove(tmp_path / "damaged.wav")), "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "damaged.wav: 200 invalid sample(s) (NaN, infinity or beyond ±1000) so far, treated as silence" in r.stdout
+    doc = strict_json(out.read_text())
+    assert doc["bad_samples"] == 200
+    assert doc["bpm"] == pytest.approx(124.0, rel=0.02)  # the tempo survives the damage
+    assert all(0.0 <= v <= 1.0 for f in doc["frames"] for v in f["bands"])
+
+
+def test_plot_without_matplotlib_writes_the_json_then_says_so(tmp_path):
+    out, png = tmp_path / "funk.json", tmp_path / "funk.png"
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # matplotlib made unimportable, as on an install without the `plot` extra.
+    code = "import sys; sys.modules['matplotlib'] = None; from vjgan.cli import main; sys.exit(main(sys.argv[1:]))"
+    r = subprocess.run([sys.executable, "-c", code, "analyze", str(FIXTURES / "funk_96bpm.ogg"), "--json", str(out),
+                        "--plot", str(png), "-q"], capture_output=True, text=True, timeout=120, env=env, cwd=str(ROOT))
+    assert_one_clear_error(r, "--plot needs matplotlib: pip install 'vjgan[plot]' (the JSON was written)")
+    assert strict_json(out.read_text())["bpm"] == pytest.approx(96.0, rel=0.02)
+    assert not png.exists()
+
+
+def test_analyze_progress_line():
+    from vjgan.audio.cli import format_analyze_progress
+
+    line = format_analyze_progress(3600.0, 10800.0, 60.0)
+    assert line == "analyse [########----------------]  1:00:00 of 3:00:00 (33%)  60x real time, 2:00 left"
+    assert "#" not in format_analyze_progress(0.0, 10.0, 0.0, bar=False)
+    # A container whose declared length is short never shows more than 100%.
+    assert "(100%)" in format_analyze_progress(12.0, 10.0, 1.0)
+
+
+@pytest.mark.slow
+def test_a_three_hour_recording_is_analysed_in_bounded_memory(tmp_path):
+    """3 hours at 8 kHz, written a block at a time; `vjgan analyze --json` must stay under 500 MB."""
+    from vjgan.audio.demo import render_groove
+
+    path = tmp_path / "set.wav"
+    block = (0.5 * render_groove(8000, 124.0, bars=16)).astype(np.float32)  # ~31 s of groove
+    total = 3 * 3600 * 8000
+    with sf.SoundFile(path, "w", 8000, 1, subtype="PCM_16") as f:
+        written = 0
+        while written < total:
+            piece = block[: total - written]
+            f.write(piece)
+            written += len(piece)
+    out = tmp_path / "set.json"
+    # Measured by a parent of its own, so only this command's peak counts.
+    code = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "vjgan", "analyze", str(path), "--json",
+                        str(out)], capture_output=True, text=True, timeout=3600, env=env, cwd=str(ROOT))
+    assert r.returncode == 0, r.stderr
+    peak_mb = int(r.stdout.splitlines()[-1]) / 1024  # Linux reports kilobytes
+    assert peak_mb < 500, f"peak resident memory {peak_mb:.0f} MB"
+    assert "tempo: 124." in r.stdout or "tempo: 123.9" in r.stdout, r.stdout
+    assert "of 3:00:00" in r.stderr  # the progress line (a plain line every few seconds in a log)
+    with open(out, "rb") as f:
+        assert f.read(8) == b'{"bpm":1'
+        f.seek(-200, os.SEEK_END)
+        tail = f.read().decode()
+    assert tail.endswith("]}") and '"time":10800.0' in tail
 
 
 def test_no_input_device_plays_the_demo_after_one_line():

@@ -1,7 +1,10 @@
-"""The real-time path through real audio servers: PortAudio callback -> ring -> capture thread.
+"""The real-time path through real audio servers: PortAudio callback -> capture process -> ring
+-> capture thread.
 
 JACK dummy server: a second JACK client plays a known click file into vjgan's input; onsets must
-come out at the clicks' times on the ADC clock, and the beat clock must lock to them.
+come out at the clicks' times on the ADC clock, and the beat clock must lock to them. A JACK
+server killed under the input is reported lost, a restarted one brings the audio back, and
+stopping while it is dead does not hang.
 PulseAudio null sink: the input device disappears (sink unloaded) and comes back (reloaded).
 """
 
@@ -14,7 +17,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest_audio import JackPlayer, jack_server, pulse_server  # noqa: F401 (fixtures)
+from conftest_audio import (JackDummy, JackPlayer, ToneIntoVjgan, jack_server, need_jackd,  # noqa: F401 (fixtures)
+                            pulse_server)
 from vjgan.audio.capture import DeviceSource, get_backend
 from vjgan.audio.demo import click_track
 from vjgan.audio.engine import AudioEngine
@@ -217,3 +221,93 @@ def test_file_source_monitors_to_the_speakers_through_jack(jack_server, tmp_path
     gaps = np.abs(np.diff(on) - np.diff(clicks))
     # (median of few gaps: one stretched by an xrun on a loaded machine must not decide it)
     assert np.median(gaps) <= 0.021 and gaps.max() < 0.1, gaps
+
+
+def _wait_for(engine: AudioEngine, cond, timeout: float, messages: list[str]) -> Features:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        f = engine.latest()
+        if cond(f):
+            return f
+        time.sleep(0.05)
+    pytest.fail(f"timed out; messages={messages}, latest={engine.latest()}")
+
+
+def test_a_jack_server_killed_under_the_input_is_lost_then_back_and_never_hangs(tmp_path, monkeypatch):
+    need_jackd()
+    pytest.importorskip("jack", reason="the JACK-Client package (test extra) plays the signal")
+    server = JackDummy(tmp_path)
+    server.start()
+    # Only vjgan's capture processes (which inherit the environment) talk to this server; this
+    # process's own PortAudio never does, since in-process PortAudio cannot survive its death.
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", server.name)
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    messages: list[str] = []
+    engine = AudioEngine(DeviceSource("system", on_status=messages.append, stall_timeout_s=1.0, retry_s=0.3))
+    mid = engine.config.band_names().index("mid")
+    player = None
+    try:
+        engine.start()
+        player = ToneIntoVjgan(server.name)
+        _wait_for(engine, lambda f: f.connected and f.bands[mid] > 0.5, 10.0, messages)  # the tone is heard
+
+        player.close()
+        player = None
+        server.kill()
+        _wait_for(engine, lambda f: not f.connected, 10.0, messages)
+        assert [m for m in messages if "lost" in m] == ["audio input 'system' lost (stream stopped); the show goes on, "
+                                                        "retrying every 0.3 s"], messages
+
+        server.start()  # the same server comes back: so does the audio
+        _wait_for(engine, lambda f: f.connected, 20.0, messages)
+        assert sum("is back" in m for m in messages) == 1, messages
+        player = ToneIntoVjgan(server.name)
+        _wait_for(engine, lambda f: f.connected and f.bands[mid] > 0.5, 10.0, messages)
+        assert engine.source.reconnects == 1
+
+        player.close()
+        player = None
+        server.kill()  # and dies again; the show is stopped while it is dead
+        _wait_for(engine, lambda f: not f.connected, 10.0, messages)
+    finally:
+        if player is not None:
+            player.close()
+        # Hang guard: stopping must return, whatever state the input is in (a timeout, not a timing).
+        stopper = threading.Thread(target=engine.stop, daemon=True)
+        stopper.start()
+        stopper.join(30.0)
+        server.stop()
+    assert not stopper.is_alive(), "stopping the engine hung on the dead JACK server"
+    assert engine.restarts == 0
+    assert sum("lost" in m for m in messages) == 2, messages
+
+
+def test_invalid_samples_from_a_device_are_silenced_counted_and_said_once(jack_server):  # noqa: F811
+    pytest.importorskip("jack", reason="the JACK-Client package (test extra) plays the signal")
+    x, _ = click_track(48000, 120.0, 4.0, start=0.3)
+    x[48000 : 48000 + 100] = np.nan  # JACK passes float samples through untouched, NaN included
+    x[2 * 48000 : 2 * 48000 + 100] = np.inf
+    messages: list[str] = []
+    rec = Recorder()
+    engine = AudioEngine(DeviceSource("system", on_status=messages.append), on_features=rec)
+    engine.start()
+    player = JackPlayer(jack_server, x)
+    try:
+        player.start(player.vjgan_inputs())
+        deadline = time.monotonic() + 15
+        while not player.done and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+    finally:
+        engine.stop()
+        player.close()
+    assert engine.restarts == 0
+    feats = rec.snapshot()
+    # Both channels of the input carry the signal: 2 x 200 samples.
+    assert feats[-1].bad_samples == 400
+    assert [m for m in messages if "invalid" in m] == [
+        "audio input 'system': 200 invalid sample(s) (NaN, infinity or beyond ±1000) so far, treated as silence"]
+    assert all(np.isfinite(f.bands).all() for f in feats)
+    mid = feats[0].band_names.index("mid")
+    t0 = feats[0].adc_time
+    assert any(f.onsets[mid] for f in feats if f.adc_time - t0 > 2.5)  # the clicks after the damage are heard

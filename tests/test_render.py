@@ -127,8 +127,8 @@ def _cache(workspace, monkeypatch) -> None:
     monkeypatch.setenv("VJGAN_CACHE_DIR", str(workspace["root"] / "cache"))
 
 
-def run_render(ws: dict[str, Path], out: Path, *extra: str) -> int:
-    args = [str(ws["audio"]), "--out", str(out), "--model", str(ws["model"]), "--preset", str(ws["preset"]),
+def run_render(ws: dict[str, Path], out: Path, *extra: str, audio: Path | None = None) -> int:
+    args = [str(audio or ws["audio"]), "--out", str(out), "--model", str(ws["model"]), "--preset", str(ws["preset"]),
             "--fps", str(FPS), "--size", f"{SIZE[0]}x{SIZE[1]}", "--quiet", *extra]
     return render_main(args)
 
@@ -256,6 +256,36 @@ def test_gl_and_tensor_paths_give_the_same_picture(workspace) -> None:
     # Same geometry, sampling and flash limiter; GL filters in 8 bits and chains in half floats.
     diff = np.abs(a - b)
     assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 4.0, (diff.mean(), np.percentile(diff, 99))
+
+
+def test_a_file_with_nan_and_inf_samples_renders_to_the_end(workspace, capsys) -> None:
+    x = synth_track(SECONDS)
+    x[RATE : RATE + 100] = np.nan
+    x[2 * RATE : 2 * RATE + 100] = np.inf
+    audio = workspace["root"] / "damaged.wav"
+    sf.write(audio, x, RATE, subtype="FLOAT")
+    out = workspace["root"] / "damaged.mp4"
+    assert run_render(workspace, out, audio=audio) == 0
+    err = capsys.readouterr().err
+    assert "damaged.wav: 400 invalid sample(s) (NaN, infinity or beyond ±1000) so far, treated as silence" in err
+    assert len(decode_video(out)) == SECONDS * FPS  # every frame, not the first 31
+    sound, _ = decode_audio(out)
+    assert np.all(np.isfinite(sound)) and np.abs(sound).max() > 0.3
+
+
+@pytest.mark.parametrize("rate, channels", [(8000, 1), (96000, 8), (192000, 2)])
+def test_any_rate_and_channel_count_renders_with_its_soundtrack(workspace, tmp_path, rate, channels) -> None:
+    mono = synth_track(1.0, rate)[:, 0]
+    audio = tmp_path / f"track-{rate}-{channels}.wav"
+    sf.write(audio, np.stack([mono * (1.0 - 0.1 * c) for c in range(channels)], axis=1), rate, subtype="FLOAT")
+    out = tmp_path / "v.mp4"
+    assert run_render(workspace, out, audio=audio) == 0
+    with av.open(str(out)) as c:
+        v, a = c.streams.video[0], c.streams.audio[0]
+        assert v.frames == FPS and a.layout.nb_channels == min(channels, 2)
+        assert float(a.duration * a.time_base) == pytest.approx(1.0, abs=1e-3)
+        expected_rate = rate if rate <= 96000 else 48000  # AAC's highest rate is 96 kHz: resampled
+        assert a.rate == expected_rate
 
 
 # -- bad input: one line, before any work --------------------------------------------------------

@@ -13,10 +13,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from vjgan.audio.config import AnalysisConfig
-from vjgan.audio.offline import analyze_array
+from vjgan.audio.files import open_audio
+from vjgan.audio.offline import ArrayStream, analyze_array
 from vjgan.config import DisplayConfig
 from vjgan.display.flash import FlashSafetyConfig, count_changes
 from vjgan.display.inputs import DisplayInputs
@@ -32,7 +34,7 @@ from vjgan.engine.synth import Synthesizer
 from vjgan.render.options import parse_fps, parse_size, parse_time
 from vjgan.render.post import GLPost, TensorPost
 from vjgan.render.progress import Progress, format_clock, format_progress
-from vjgan.render.soundtrack import make_soundtrack
+from vjgan.render.soundtrack import Soundtrack
 from vjgan.render.timeline import Timeline, plan_timeline
 
 # -- the file's clock -------------------------------------------------------------------------------
@@ -186,35 +188,72 @@ def test_encoder_settings_per_family() -> None:
     assert "preset medium" in x264.describe() and "crf 18" in x264.describe()
 
 
-def test_soundtrack_lengths_channels_and_rates() -> None:
+def soundtrack_of(folder: Path, data: np.ndarray, source_rate: int, rate: int, channels: int,
+                  timeline: Timeline) -> Soundtrack:
+    """The soundtrack of `data` (frames x channels), written to a float WAV and read back from it."""
+    path = folder / f"sound-{len(list(folder.iterdir()))}.wav"
+    sf.write(path, data, source_rate, subtype="FLOAT")
+    return Soundtrack(open_audio(path), rate, channels, timeline)
+
+
+def read_in_pieces(track: Soundtrack, sizes: list[int]) -> np.ndarray:
+    out, pos, i = [], 0, 0
+    while pos < track.length:
+        n = min(sizes[i % len(sizes)], track.length - pos)
+        out.append(track.read(pos, n))
+        pos, i = pos + n, i + 1
+    return np.concatenate(out, axis=1)
+
+
+def test_soundtrack_lengths_channels_and_rates(tmp_path: Path) -> None:
     rate = 44100
     tl = plan_timeline(Fraction(30000, 1001), rate, 441, total_samples=rate * 3, start_s=0.5, duration_s=2.0)
     surround = np.random.default_rng(0).uniform(-1, 1, (rate * 3, 6)).astype(np.float32)
-    track = make_soundtrack(surround, rate, rate, 2, tl)
+    track = soundtrack_of(tmp_path, surround, rate, rate, 2, tl)
     assert track.length == tl.audio_samples and track.channels == 2
     start = tl.audio_start
-    assert np.array_equal(track.read(0, track.length), surround[start : start + tl.audio_samples, :2].T)  # front L/R
-    assert np.shares_memory(track.source, surround)  # read in place, not copied
+    # Front L/R, from the section's start, whatever the pieces the encoder asks for.
+    assert np.array_equal(read_in_pieces(track, [1024, 7, 30000]), surround[start : start + tl.audio_samples, :2].T)
     opus = audio_settings("libopus", rate, 1)
     assert (opus.rate, opus.channels) == (48000, 1)  # Opus takes 48 kHz: resampled
-    mono = make_soundtrack(surround[:, :1], rate, opus.rate, 1, tl)
+    mono = soundtrack_of(tmp_path, surround[:, :1], rate, opus.rate, 1, tl)
     assert mono.channels == 1 and abs(mono.length - tl.frames * 48000 / float(tl.fps)) <= 1
     assert audio_settings("aac", 22050, 2).rate == 22050  # a rate AAC takes is kept
     end = plan_timeline(Fraction(30), rate, 441, total_samples=rate + 100)  # the last frame outlasts the file
-    loud = make_soundtrack(np.full((rate + 100, 1), 3.0, np.float32), rate, rate, 1, end)
+    loud = soundtrack_of(tmp_path, np.full((rate + 100, 1), 3.0, np.float32), rate, rate, 1, end)
     tail = loud.read(0, loud.length)
     assert tail.shape == (1, end.audio_samples) and end.audio_samples > rate + 100
     assert tail[0, : rate + 100].max() == 1.0 and tail[0, rate + 100 :].max() == 0.0  # clipped; silence after the end
 
 
-def _write(path: Path, video: VideoSettings, frames: int, audio_codec: str = "aac") -> VideoFile:
+@pytest.mark.parametrize("source_rate, rate", [(44100, 48000), (192000, 48000), (8000, 48000), (37800, 44100)])
+def test_soundtrack_resampled_piece_by_piece_equals_the_whole_file_resampled(tmp_path: Path, source_rate: int,
+                                                                             rate: int) -> None:
+    from scipy.signal import resample_poly
+
+    x = np.random.default_rng(1).uniform(-0.5, 0.5, (int(source_rate * 2.5), 2)).astype(np.float32)
+    tl = plan_timeline(Fraction(25), source_rate, 441, total_samples=len(x), start_s=0.7)
+    track = soundtrack_of(tmp_path, x, source_rate, rate, 2, tl)
+    g = math.gcd(rate, source_rate)
+    up, down = rate // g, source_rate // g
+    whole = resample_poly(x, up, down, axis=0).T
+    start = track.timeline.audio_start
+    got = read_in_pieces(track, [1024, 333, 70000])
+    expected = whole[:, start : start + track.length]
+    assert np.allclose(got[:, : expected.shape[1]], np.clip(expected, -1, 1), atol=1e-6)
+    # Past the file's end only the filter's ring-out (the whole-file resample stops instead), then silence.
+    ring_out = 10 * max(up, down) // down + 1  # the reach of scipy's filter, in output samples
+    assert np.all(got[:, expected.shape[1] + ring_out :] == 0.0)
+
+
+def _write(path: Path, video: VideoSettings, frames: int, sound_dir: Path, audio_codec: str = "aac") -> VideoFile:
     container = container_for(path)
     tl = plan_timeline(video.fps, 48000, 480, total_samples=48000 * 2)
     settings = audio_settings(audio_codec, 48000, 2)
     t = np.arange(tl.audio_samples) / 48000
     sound = np.stack([np.sin(2 * np.pi * 440 * t)] * 2, axis=1).astype(np.float32) * 0.5
-    track = make_soundtrack(np.concatenate([sound, np.zeros((48000 * 2 - len(sound), 2), np.float32)]), 48000,
-                            settings.rate, settings.channels, tl)
+    track = soundtrack_of(sound_dir, np.concatenate([sound, np.zeros((48000 * 2 - len(sound), 2), np.float32)]),
+                          48000, settings.rate, settings.channels, tl)
     f = VideoFile(path, container, video, track, settings, {"comment": "test"})
     picture = rgb_to_yuv420p(torch.full((1, video.height, video.width, 3), 200, dtype=torch.uint8))[0].numpy()
     for _ in range(frames):
@@ -224,9 +263,11 @@ def _write(path: Path, video: VideoSettings, frames: int, audio_codec: str = "aa
 
 @pytest.mark.parametrize("name,codec,audio", [("a.webm", "libvpx-vp9", "libopus"), ("a.mkv", "libx264", "aac"),
                                               ("a.mov", "libx264", "aac")])
-def test_writer_makes_playable_files_in_each_container(tmp_path: Path, name: str, codec: str, audio: str) -> None:
+def test_writer_makes_playable_files_in_each_container(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+                                                       name: str, codec: str, audio: str) -> None:
     path = tmp_path / name
-    f = _write(path, VideoSettings(codec, 32, 24, Fraction(25), preset=None), frames=20, audio_codec=audio)
+    f = _write(path, VideoSettings(codec, 32, 24, Fraction(25), preset=None), frames=20,
+               sound_dir=tmp_path_factory.mktemp("sound"), audio_codec=audio)
     f.finish()
     with av.open(str(path)) as c:
         assert len([x for x in c.decode(video=0)]) == 20
@@ -236,14 +277,16 @@ def test_writer_makes_playable_files_in_each_container(tmp_path: Path, name: str
     assert list(tmp_path.iterdir()) == [path]  # the temporary file became the output
 
 
-def test_an_existing_video_survives_until_the_new_one_is_complete(tmp_path: Path) -> None:
+def test_an_existing_video_survives_until_the_new_one_is_complete(tmp_path: Path,
+                                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
     path = tmp_path / "v.mp4"
     path.write_bytes(b"the old video")
-    f = _write(path, VideoSettings("libx264", 32, 24, Fraction(25)), frames=5)
+    sound = tmp_path_factory.mktemp("sound")
+    f = _write(path, VideoSettings("libx264", 32, 24, Fraction(25)), frames=5, sound_dir=sound)
     assert path.read_bytes() == b"the old video"
     f.abort()
     assert path.read_bytes() == b"the old video" and list(tmp_path.iterdir()) == [path]
-    f = _write(path, VideoSettings("libx264", 32, 24, Fraction(25)), frames=5)
+    f = _write(path, VideoSettings("libx264", 32, 24, Fraction(25)), frames=5, sound_dir=sound)
     f.finish()
     with av.open(str(path)) as c:
         assert c.streams.video[0].frames == 5
@@ -261,7 +304,7 @@ def test_feed_is_the_live_analyzer_and_tracks_every_onset_between_frames() -> No
         x[i : i + 480] = rng.uniform(-0.9, 0.9, 480) * np.exp(-np.arange(480) / 100.0)
     config = AnalysisConfig()
     reference = analyze_array(x, rate, config)
-    feed = FeatureFeed(x, rate, config)
+    feed = FeatureFeed(ArrayStream(x, rate), config)
     tl = Timeline(Fraction(30), rate, feed.hop, 0, 60)
     assert sum(len(v) for v in reference.onsets.values()) >= 3
     for k in range(60):

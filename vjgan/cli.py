@@ -234,16 +234,18 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     lines = list_audio_devices(args.audio_backend)
     for line in lines or ["(none found: `vjgan live` plays the demo groove)"]:
         print(f"  {line}")
-    try:
-        from .control.cli import list_midi_ports
+    from .audio.capture import quiet_stderr
+    from .control.cli import list_midi_ports
 
+    with quiet_stderr():  # ALSA prints its own complaint when the MIDI sequencer is absent
         ports = list_midi_ports()
+    if ports.get("error"):
+        print(f"MIDI: unavailable ({ports['error']})")
+    else:
         for kind in ("inputs", "outputs"):
             print(f"MIDI {kind}:")
             for name in ports.get(kind, []) or ["(none)"]:
                 print(f"  {name}")
-    except UserError as e:
-        print(f"MIDI: unavailable ({e})")
     from .display.monitors import list_monitors
     from .display.errors import NoDisplayError
 

@@ -2,12 +2,16 @@
 
     python3 tests/audio_fixtures/bench_audio.py            # analysis cost per hop (offline)
     python3 tests/audio_fixtures/bench_audio.py --latency  # click ADC time -> first Features with its onset, via JACK
+    python3 tests/audio_fixtures/bench_audio.py --tempo    # vjgan's tempo tracker against aubio's (pip install aubio)
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -112,11 +116,116 @@ def latency_through_jack(n_clicks: int = 40) -> None:
           f"max {eng.stats.max_analysis_s * 1e3:.2f} ms")
 
 
+def beat_f_measure(found: np.ndarray, truth: np.ndarray, tolerance: float = 0.07) -> float:
+    """F-measure of beats against the true grid, each true beat matched at most once (±70 ms)."""
+    if len(found) == 0 or len(truth) == 0:
+        return 0.0
+    used = np.zeros(len(truth), bool)
+    hits = 0
+    for b in found:
+        i = int(np.argmin(np.abs(truth - b)))
+        if not used[i] and abs(truth[i] - b) <= tolerance:
+            used[i] = True
+            hits += 1
+    p, r = hits / len(found), hits / len(truth)
+    return 0.0 if hits == 0 else 2 * p * r / (p + r)
+
+
+def lock_time(times: np.ndarray, bpm: np.ndarray, truth: float, rel: float = 0.02) -> float:
+    """From when the tempo stays within `rel` of the truth to the end (inf if it never does)."""
+    ok = np.abs(bpm / truth - 1.0) <= rel
+    if not ok[-1]:
+        return float("inf")
+    bad = np.flatnonzero(~ok)
+    return float(times[bad[-1] + 1]) if len(bad) else float(times[0])
+
+
+def ours(x: np.ndarray, rate: int) -> dict:
+    an = Analyzer(rate)
+    h = an.hop
+    push = an.tempo.push
+    tracker_s: list[float] = []
+
+    def timed_push(*args, **kw):
+        t0 = time.perf_counter()
+        out = push(*args, **kw)
+        tracker_s.append(time.perf_counter() - t0)
+        return out
+
+    an.tempo.push = timed_push  # type: ignore[method-assign]
+    n = len(x) // h
+    times, bpm, beats, total_s = np.empty(n), np.empty(n), [], []
+    for i in range(n):
+        t0 = time.perf_counter()
+        f = an.process(x[i * h : (i + 1) * h], adc_time=(i + 1) * h / rate)
+        total_s.append(time.perf_counter() - t0)
+        times[i], bpm[i] = f.adc_time, f.bpm
+        if f.beat:
+            beats.append(f.beat_time)
+    return {"times": times, "bpm": bpm, "beats": np.array(beats), "hop_ms": np.array(tracker_s) * 1e3,
+            "analyzer_ms": np.array(total_s) * 1e3, "hop": h}
+
+
+def aubios(x: np.ndarray, rate: int, hop: int) -> dict:
+    import aubio
+
+    window = 1 << (2 * hop - 1).bit_length()  # a power of two, at least two hops (1024 at 44.1 kHz)
+    tracker = aubio.tempo("default", window, hop, rate)
+    n = len(x) // hop
+    times, bpm, beats, cost = np.empty(n), np.empty(n), [], np.empty(n)
+    for i in range(n):
+        block = np.ascontiguousarray(x[i * hop : (i + 1) * hop], dtype=np.float32)
+        t0 = time.perf_counter()
+        is_beat = tracker(block)
+        cost[i] = time.perf_counter() - t0
+        times[i], bpm[i] = (i + 1) * hop / rate, tracker.get_bpm()
+        if is_beat[0]:
+            beats.append(tracker.get_last_s())
+    return {"times": times, "bpm": bpm, "beats": np.array(beats), "hop_ms": cost * 1e3}
+
+
+def tempo_against_aubio() -> None:
+    """Accuracy (tempo, lock time, beat F-measure after 5 s) and CPU per hop on the recordings."""
+    import soundfile as sf
+
+    cases = [("house_124bpm.ogg", 124.0), ("funk_96bpm.ogg", 96.0)]
+    for name, truth_bpm in cases:
+        x, rate = sf.read(HERE / name, dtype="float32")
+        grid = np.arange(0.0, len(x) / rate, 60.0 / truth_bpm)  # the MIDI's beats (humanised by a few ms)
+        grid = grid[grid >= 5.0]
+        a = ours(x, rate)
+        b = aubios(x, rate, a["hop"])
+        print(f"{name} ({truth_bpm:g} BPM, {len(x) / rate:.0f} s at {rate} Hz, hop {a['hop']} samples):")
+        for label, r in (("vjgan", a), ("aubio", b)):
+            late = r["beats"][r["beats"] >= 5.0]
+            print(f"  {label}: final {r['bpm'][-1]:6.2f} BPM, within 2% from {lock_time(r['times'], r['bpm'], truth_bpm):5.2f} s, "
+                  f"beat F-measure (±70 ms, after 5 s) {beat_f_measure(late, grid):.2f}; "
+                  f"tracker per hop mean {r['hop_ms'].mean():.3f} ms, p99 {np.percentile(r['hop_ms'], 99):.3f} ms")
+        print(f"  (vjgan's whole analyzer, bands and onsets included: mean {a['analyzer_ms'].mean():.3f} ms per hop)")
+    machine_wars = Path("/usr/share/games/asc/music/machine_wars.mp3")  # Debian's asc-music
+    if machine_wars.exists() and shutil.which("ffmpeg"):
+        with tempfile.TemporaryDirectory() as tmp:
+            wav = Path(tmp) / "machine_wars.wav"
+            subprocess.run(["ffmpeg", "-v", "error", "-t", "120", "-i", str(machine_wars), "-ar", "44100", "-ac", "1",
+                            str(wav)], check=True)
+            x, rate = sf.read(wav, dtype="float32")
+        a = ours(x, rate)
+        b = aubios(x, rate, a["hop"])
+        print(f"machine_wars (asc-music; tempo not published: a steady kick), first 120 s at {rate} Hz via ffmpeg:")
+        for label, r in (("vjgan", a), ("aubio", b)):
+            settled = r["bpm"][r["times"] >= 10.0]
+            print(f"  {label}: median {np.median(settled):7.2f} BPM after 10 s (range {settled.min():.2f}-{settled.max():.2f}), "
+                  f"{len(r['beats'])} beats; tracker per hop mean {r['hop_ms'].mean():.3f} ms")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--latency", action="store_true")
+    ap.add_argument("--tempo", action="store_true")
     a = ap.parse_args()
     if a.latency:
         latency_through_jack()
+    elif a.tempo:
+        tempo_against_aubio()
     else:
         cost_per_hop()

@@ -26,6 +26,7 @@ import numpy as np
 
 from vjgan.audio.config import AnalysisConfig, hop_samples, window_samples
 from vjgan.audio.features import Features
+from vjgan.audio.samples import silence_invalid
 from vjgan.audio.tempo import BeatClock, TempoTracker
 
 _TINY = 1e-12  # power floor before log10: -120 dB, far below any gate
@@ -87,7 +88,16 @@ def power_scale(window: np.ndarray) -> np.ndarray:
 
 
 def power_spectrum(frame: np.ndarray, window: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    spec = np.fft.rfft(frame * window)
+    """|rfft|^2 of the windowed frame as mean-square power per bin, without the frame's offset.
+
+    Interfaces and damaged files can carry a constant offset, and the window leaks it into the
+    lowest bins (the sub band at low rates): silence with an offset would light the sub band.
+    Removing the frame's window-weighted mean cancels a constant exactly and changes nothing
+    above the window's first bin (a Hann window's spectrum spans bins -1..1).
+    """
+    weighted = frame * window
+    weighted -= window * (weighted.sum() / window.sum())
+    spec = np.fft.rfft(weighted)
     return (spec.real**2 + spec.imag**2) * scale
 
 
@@ -233,11 +243,15 @@ class Analyzer:
         self.clock = BeatClock(cfg.tempo)
 
     # The analysis in one place, called once per hop.
-    def process(self, samples: np.ndarray, adc_time: Optional[float] = None, connected: bool = True) -> Features:
+    def process(self, samples: np.ndarray, adc_time: Optional[float] = None, connected: bool = True,
+                bad_samples: int = 0) -> Features:
         """Analyse one hop (`self.hop` mono samples) whose newest sample reached the ADC at `adc_time`.
 
         Without `adc_time` (offline analysis) the file's own time base is used, so onset and beat
-        times come out in seconds from the start of the file.
+        times come out in seconds from the start of the file. `bad_samples` is the source's count
+        of invalid samples it silenced (see `vjgan.audio.samples`), passed on to `Features` for the
+        HUD. Invalid samples that reach the analyzer anyway are silenced here too: nothing a
+        caller feeds in can make the analyzer's state non-finite.
         """
         cfg = self.config
         h = self.hop
@@ -249,9 +263,11 @@ class Analyzer:
         dt = self.dt
         buf = self._buf
         buf[:-h] = buf[h:]
-        buf[-h:] = samples
+        fresh = buf[-h:]
+        fresh[:] = samples  # a copy: the caller's array is left alone
+        silence_invalid(fresh)
         if self._gain != 1.0:
-            buf[-h:] *= self._gain
+            fresh *= self._gain
 
         p_long = power_spectrum(buf, self._win_long, self._scale_long)
         p_short = power_spectrum(buf[-self.n_short:], self._win_short, self._scale_short)
@@ -292,9 +308,11 @@ class Analyzer:
         self._kick_hist[kslot] = kick_db
 
         # --- loudness: RMS over the short window (a fixed duration, not the hop, so it does not
-        # change with the hop size), with the same gain control as the bands
+        # change with the hop size), with the same gain control as the bands; without the
+        # window's offset, for the reason given in power_spectrum
         recent = buf[-self.n_short:]
-        loud_db = 10.0 * math.log10(float(recent @ recent) / self.n_short + _TINY)
+        offset = float(recent.mean())
+        loud_db = 10.0 * math.log10(max(float(recent @ recent) / self.n_short - offset * offset, 0.0) + _TINY)
         self._loud_peak_db = max(loud_db, self._loud_peak_db - 8.685889638 * dt / cfg.agc_decay_s, cfg.agc_floor_db)
         loud_gate = min(max((loud_db - cfg.gate_db) / cfg.gate_knee_db, 0.0), 1.0)
         loud_target = 10.0 ** ((loud_db - self._loud_peak_db) / 20.0) * loud_gate
@@ -331,6 +349,7 @@ class Analyzer:
             beat_time=clock.last_beat_time,
             beat_period=clock.period,
             connected=connected,
+            bad_samples=bad_samples,
         )
 
     def silence(self) -> np.ndarray:

@@ -1,31 +1,41 @@
 """Live input from an audio interface: PortAudio through sounddevice (default) or PyAudio.
 
-`DeviceSource` opens the device at its native rate, lets the PortAudio callback do exactly one
-copy into a `RingBuffer`, and hands hops to the capture thread (`vjgan.audio.engine`). It watches
-its stream: a device that disappears (unplugged, its server gone) is reported once, and the
-source retries in the background until the device returns, re-enumerating devices each time,
-because PortAudio only learns about new devices when it is initialised again.
+`DeviceSource` opens the device at its native rate in a capture process of its own (see
+`vjgan.audio.worker` for why), whose PortAudio callback does one copy into a pipe; here the blocks
+go into a `RingBuffer` and on, a hop at a time, to the capture thread (`vjgan.audio.engine`). It
+watches its input: one that disappears (unplugged, its server gone) is reported once, and a new
+capture process retries in the background until it returns, re-enumerating devices each time,
+because PortAudio only learns about new devices (and servers) when it is initialised again.
 
 Times: PortAudio stamps each block with `inputBufferAdcTime` on the stream's own clock; a
 `StampClock` maps that onto the perf_counter clock every other stage uses, filtering out the
-delay with which a Python callback may start (see its docstring).
+delay with which a Python callback may start (see its docstring). perf_counter is the system's
+monotonic clock, the same in both processes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
 import os
+import select
+import subprocess
 import sys
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional, Union
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Protocol, Union
 
 import numpy as np
 
 from vjgan.audio.errors import AudioDeviceError
 from vjgan.audio.ring import RingBuffer
+from vjgan.audio.samples import BadSampleReport
+from vjgan.audio.worker import HEADER, WorkerSettings
 
 log = logging.getLogger("vjgan.audio")
 
@@ -119,6 +129,12 @@ class StampClock:
         return first + off
 
 
+class BlockSink(Protocol):
+    """Where a PortAudio callback puts its block: a `RingBuffer`, or the capture process's pipe."""
+
+    def write(self, block: np.ndarray, adc_time: float) -> None: ...
+
+
 class InputStream(ABC):
     @property
     @abstractmethod
@@ -142,8 +158,8 @@ class Backend(ABC):
         """Re-initialise the library so devices plugged in (or removed) since are seen."""
 
     @abstractmethod
-    def open_input(self, device: DeviceInfo, channels: int, rate: int, blocksize: int, ring: RingBuffer) -> InputStream:
-        """Open and start an input stream whose callback writes into `ring`."""
+    def open_input(self, device: DeviceInfo, channels: int, rate: int, blocksize: int, ring: BlockSink) -> InputStream:
+        """Open and start an input stream whose callback writes each block into `ring`."""
 
     def close(self) -> None:
         """Release the library. PortAudio counts initialisations: one left open stops every
@@ -211,7 +227,7 @@ class SoundDeviceBackend(Backend):
                 sd._terminate()
             sd._initialize()
 
-    def open_input(self, device: DeviceInfo, channels: int, rate: int, blocksize: int, ring: RingBuffer) -> InputStream:
+    def open_input(self, device: DeviceInfo, channels: int, rate: int, blocksize: int, ring: BlockSink) -> InputStream:
         sd = self._sd
         clock = StampClock(rate)
         perf = time.perf_counter
@@ -300,7 +316,7 @@ class PyAudioBackend(Backend):
             with quiet_stderr(), contextlib.suppress(Exception):
                 pa.terminate()
 
-    def open_input(self, device: DeviceInfo, channels: int, rate: int, blocksize: int, ring: RingBuffer) -> InputStream:
+    def open_input(self, device: DeviceInfo, channels: int, rate: int, blocksize: int, ring: BlockSink) -> InputStream:
         pa_mod = self._mod
         clock = StampClock(rate)
         perf = time.perf_counter
@@ -371,13 +387,25 @@ def find_input_device(spec: Union[str, int, None], devices: list[DeviceInfo]) ->
     return matches[0]
 
 
+def input_devices(backend: str = "sounddevice", timeout_s: float = 15.0) -> list[DeviceInfo]:
+    """The audio inputs, as a capture process sees them (PortAudio is never initialised here)."""
+    if backend not in BACKENDS:
+        raise AudioDeviceError(f"unknown audio backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    worker = WorkerLink(WorkerSettings(backend=backend, list=True))
+    try:
+        event = worker.wait_event(timeout_s)
+    finally:
+        worker.close(grace_s=0.5)
+    if event is None:
+        return []
+    if event.get("event") == "error":
+        raise AudioDeviceError(str(event.get("message")))
+    return [DeviceInfo(**d) for d in event.get("devices", [])]
+
+
 def list_audio_devices(backend: str = "sounddevice") -> list[str]:
     """One line per audio input (index, name, host API, channels, native rate); `vjgan devices`."""
-    be = get_backend(backend)
-    try:
-        return [d.label() for d in be.devices()]
-    finally:
-        be.close()
+    return [d.label() for d in input_devices(backend)]
 
 
 def parse_channel(value: Union[str, int, None]) -> Optional[int]:
@@ -395,27 +423,156 @@ def parse_channel(value: Union[str, int, None]) -> Optional[int]:
 # --- the live source -------------------------------------------------------------------------------------
 
 
+class WorkerLink:
+    """The parent's end of one capture process (`vjgan.audio.worker`): its events and its audio."""
+
+    PIPE_BYTES = 1 << 20  # ~5 s of 48 kHz mono: a capture thread held up that long loses nothing
+
+    def __init__(self, settings: WorkerSettings):
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(read_fd, False)
+        with contextlib.suppress(AttributeError, OSError):  # Linux only; elsewhere the default size
+            import fcntl
+
+            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, self.PIPE_BYTES)
+        self.audio_fd = read_fd
+        settings = dataclasses.replace(settings, audio_fd=write_fd)
+        env = dict(os.environ)
+        # The child imports the same vjgan as this process, wherever that came from.
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        debug = bool(os.environ.get("VJGAN_AUDIO_DEBUG"))
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "vjgan.audio.worker", settings.to_json()],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None if debug else subprocess.DEVNULL,
+                pass_fds=(write_fd,), env=env, start_new_session=True,
+            )
+        except OSError as exc:
+            os.close(read_fd)
+            raise AudioDeviceError(f"cannot start the audio capture process: {exc}") from None
+        finally:
+            os.close(write_fd)
+        os.set_blocking(self.proc.stdout.fileno(), False)  # type: ignore[union-attr]
+        self._lines = b""
+        self._partial = b""
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def events(self) -> list[dict]:
+        """Events the child has written since the last call (never waits)."""
+        out = self.proc.stdout
+        if out is None:
+            return []
+        while True:
+            try:
+                chunk = os.read(out.fileno(), 65536)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break
+            if not chunk:
+                break
+            self._lines += chunk
+        *lines, self._lines = self._lines.split(b"\n")
+        events = []
+        for line in lines:
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                log.debug("capture process: %r", line[:200])
+        return events
+
+    def wait_event(self, timeout: float) -> Optional[dict]:
+        """The child's first event, waiting up to `timeout` (None if it exits or stays silent)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            events = self.events()
+            if events:
+                return events[0]
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.alive:
+                return None
+            select.select([self.proc.stdout], [], [], min(left, 0.1))
+
+    def wait_audio(self, timeout: float) -> None:
+        select.select([self.audio_fd], [], [], max(0.0, timeout))
+
+    def drain(self, ring: RingBuffer) -> int:
+        """Move every block the child has sent into `ring`; returns the invalid samples it silenced."""
+        bad = 0
+        data = self._partial
+        while True:
+            try:
+                chunk = os.read(self.audio_fd, 1 << 16)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        pos, size = 0, HEADER.size
+        while len(data) - pos >= size:
+            adc, frames, silenced = HEADER.unpack_from(data, pos)
+            end = pos + size + 4 * frames
+            if end > len(data):
+                break
+            ring.write(np.frombuffer(data, dtype=np.float32, count=frames, offset=pos + size), adc)
+            bad += silenced
+            pos = end
+        self._partial = data[pos:]
+        return bad
+
+    def close(self, grace_s: float = 1.0) -> None:
+        """Ask the child to close its stream and exit; kill it if it has not within `grace_s`
+        (a stream on a dead server never closes). Never blocks for longer."""
+        proc = self.proc
+        with contextlib.suppress(OSError, ValueError):
+            proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(grace_s)
+        with contextlib.suppress(OSError, ValueError):
+            proc.stdout.close()  # type: ignore[union-attr]
+        with contextlib.suppress(OSError):
+            os.close(self.audio_fd)
+
+
 class DeviceSource:
-    """Hops from an audio input, with loss detection and automatic reconnection."""
+    """Hops from an audio input, with loss detection and automatic reconnection.
+
+    The input is opened in a capture process (see `vjgan.audio.worker` for why): this object
+    starts it, reads its audio into a ring buffer and watches it. A lost input (the child says
+    its stream stopped, it dies, or no audio arrives) is reported once; a new child then retries
+    every `retry_s` until the device is back.
+    """
 
     kind = "device"
     STARTUP_S = 5.0  # allowance for the first block after opening
+    OPEN_TIMEOUT_S = 15.0  # for the capture process to start and open the device
 
     def __init__(
         self,
         device: Union[str, int, None] = None,
         channel: Optional[int] = None,
-        backend: Union[str, Backend] = "sounddevice",
+        backend: str = "sounddevice",
         rate: Optional[int] = None,
         block_s: float = 0.005,
         stall_timeout_s: float = 2.0,
         retry_s: float = 1.0,
         on_status: Optional[Callable[[str], None]] = None,
     ):
+        if backend not in BACKENDS:
+            raise AudioDeviceError(f"unknown audio backend {backend!r} (choose from {', '.join(BACKENDS)})")
         self.spec = device
         self.channel = channel
-        self._owns_backend = isinstance(backend, str)
-        self.backend = get_backend(backend) if isinstance(backend, str) else backend
+        self.backend = backend
         self._want_rate = rate
         self.block_s = block_s
         self.stall_timeout_s = stall_timeout_s
@@ -423,9 +580,12 @@ class DeviceSource:
         self.on_status = on_status or (lambda msg: log.warning("%s", msg))
         self.device: Optional[DeviceInfo] = None
         self.rate = 0
+        self.latency = 0.0  # input latency PortAudio reports for the open stream (s)
         self.connected = False
         self.reconnects = 0
-        self._stream: Optional[InputStream] = None
+        self.bad_samples = 0  # invalid samples (NaN, inf) the driver delivered, played as silence
+        self._bad_report = BadSampleReport(f"audio input {self.name!r}")
+        self._worker: Optional[WorkerLink] = None
         self._ring: Optional[RingBuffer] = None
         self._last_data = 0.0
         self._last_written = 0
@@ -435,106 +595,119 @@ class DeviceSource:
     def name(self) -> str:
         return self.device.name if self.device else str(self.spec or "default input")
 
-    @property
-    def latency(self) -> float:
-        """Input latency PortAudio reports for the open stream (s)."""
-        return self._stream.latency if self._stream else 0.0
-
-    def _resolve(self) -> DeviceInfo:
-        return find_input_device(self.spec, self.backend.devices())
+    def _settings(self, persistent: bool) -> WorkerSettings:
+        return WorkerSettings(backend=self.backend, device=self.spec, channel=self.channel,
+                              rate=self._want_rate or (self.rate or None), block_s=self.block_s,
+                              retry_s=self.retry_s, persistent=persistent)
 
     def start(self) -> None:
         """Open the device now; a wrong name or a device that cannot open raises AudioDeviceError."""
-        try:
-            self._start()
-        except AudioDeviceError:
-            if self._owns_backend:
-                self.backend.close()
-            raise
+        worker = WorkerLink(self._settings(persistent=False))
+        event = worker.wait_event(self.OPEN_TIMEOUT_S)
+        if event is None or event.get("event") != "open":
+            worker.close(grace_s=0.5)
+            if event is not None and event.get("message"):
+                raise AudioDeviceError(str(event["message"]))
+            raise AudioDeviceError(f"audio input {self.name!r} did not open within {self.OPEN_TIMEOUT_S:g} s")
+        self._opened(worker, event)
 
-    def _start(self) -> None:
-        dev = self._resolve()
-        if self.channel is not None and not (1 <= self.channel <= dev.max_input_channels):
-            raise AudioDeviceError(
-                f"{dev.name!r} has {dev.max_input_channels} input channel(s); --channel {self.channel} does not exist"
-            )
-        self.rate = int(self._want_rate or round(dev.default_samplerate))
-        self._open(dev)
-
-    def _open(self, dev: DeviceInfo) -> None:
-        n_ch = self.channel if self.channel is not None else min(2, dev.max_input_channels)
-        block = max(32, int(round(self.rate * self.block_s)))
+    def _opened(self, worker: WorkerLink, event: dict) -> None:
+        self.device = DeviceInfo(**event["device"])
+        if not self.rate:
+            self.rate = int(event["rate"])
+        self.latency = float(event.get("latency") or 0.0)
         # Two seconds of ring: ample for any stall the analysis can recover from.
-        ring = RingBuffer(capacity=2 * self.rate, channels=n_ch, rate=self.rate)
-        self._stream = self.backend.open_input(dev, n_ch, self.rate, block, ring)
-        self._ring = ring
-        self.device = dev
+        self._ring = RingBuffer(capacity=2 * self.rate, channels=1, rate=self.rate)
+        self._worker = worker
         self.connected = True
         self._last_data = time.perf_counter()
         self._last_written = 0
 
     def read(self, n: int, timeout: float) -> Optional[tuple[np.ndarray, float]]:
         """The next `n` mono samples and the ADC time of the last, or None after `timeout`."""
-        ring = self._ring
-        if ring is None or not self.connected:
+        ring, worker = self._ring, self._worker
+        if ring is None or worker is None or not self.connected:
             time.sleep(min(timeout, 0.01))
             return None
+        self._take(worker, ring)
         got = ring.read(n, max_behind=self.rate // 2)
         if got is None:
-            ring.wait(timeout)
+            worker.wait_audio(timeout)
+            self._take(worker, ring)
             got = ring.read(n, max_behind=self.rate // 2)
             if got is None:
                 return None
         frames, adc = got
-        mono = frames[:, self.channel - 1] if self.channel is not None else frames.mean(axis=1)
-        return mono, adc
+        return frames[:, 0], adc
+
+    def _take(self, worker: WorkerLink, ring: RingBuffer) -> None:
+        bad = worker.drain(ring)
+        if bad:
+            self.bad_samples += bad
+            line = self._bad_report.add(bad, time.perf_counter())
+            if line:
+                self.on_status(line)
 
     def poll(self, now: float) -> Optional[str]:
-        """Check the stream; returns "lost" or "back" when the state changes, else None.
+        """Check the input; returns "lost" or "back" when the state changes, else None.
 
         Called by the capture thread whenever a read comes back empty.
         """
-        if self.connected:
+        worker = self._worker
+        if self.connected and worker is not None:
             ring = self._ring
             if ring is not None and ring.written != self._last_written:
                 self._last_written = ring.written
                 self._last_data = now
-            stream_dead = self._stream is None or not self._stream.active
+            why = None
+            for event in worker.events():
+                if event.get("event") == "lost":
+                    why = str(event.get("why") or "stream stopped")
+            if why is None and not worker.alive:
+                why = "the capture process ended"
             # Some hosts take a while to deliver the first block after opening (PulseAudio
             # through ALSA: up to a couple of seconds); only a stall after data flowed counts early.
             limit = self.stall_timeout_s if self._last_written else max(self.stall_timeout_s, self.STARTUP_S)
-            if stream_dead or now - self._last_data > limit:
-                self._close()
-                self.connected = False
-                self._next_retry = now + self.retry_s
-                why = "stream stopped" if stream_dead else f"no audio for {now - self._last_data:.1f} s"
-                self.on_status(f"audio input {self.name!r} lost ({why}); the show goes on, retrying every {self.retry_s:g} s")
-                return "lost"
-            return None
-        if now < self._next_retry:
-            return None
-        self._next_retry = now + self.retry_s
-        try:
-            self.backend.refresh()
-            dev = self._resolve()
-            self._open(dev)
-        except AudioDeviceError as exc:
-            log.debug("reconnect failed: %s", exc)
+            if why is None and now - self._last_data > limit:
+                why = f"no audio for {now - self._last_data:.1f} s"
+            if why is None:
+                return None
             self._close()
-            return None
-        if self.device and abs(self.device.default_samplerate - self.rate) > 1 and self._want_rate is None:
-            log.debug("device came back at %s Hz; keeping %s Hz", self.device.default_samplerate, self.rate)
-        self.reconnects += 1
-        self.on_status(f"audio input {self.name!r} is back")
-        return "back"
+            self._next_retry = now + self.retry_s
+            self.on_status(f"audio input {self.name!r} lost ({why}); the show goes on, retrying every {self.retry_s:g} s")
+            return "lost"
+        # Reconnecting: one capture process at a time, which retries by itself until the device
+        # is there; if it dies (PortAudio can abort after a server died), a new one after retry_s.
+        if worker is None:
+            if now < self._next_retry:
+                return None
+            self._next_retry = now + self.retry_s
+            try:
+                self._worker = worker = WorkerLink(self._settings(persistent=True))
+            except AudioDeviceError as exc:
+                log.debug("reconnect failed: %s", exc)
+                return None
+        for event in worker.events():
+            if event.get("event") == "open":
+                self._opened(worker, event)
+                self.reconnects += 1
+                self.on_status(f"audio input {self.name!r} is back")
+                return "back"
+            log.debug("reconnecting: %s", event.get("message") or event)
+        if not worker.alive:
+            self._close()
+        return None
 
     def _close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-        self._stream = None
+        worker, self._worker = self._worker, None
+        self.connected = False
+        if worker is not None:
+            # On a thread of its own: the child may take its grace time to close its stream (or
+            # be killed), and the capture thread must keep publishing meanwhile.
+            threading.Thread(target=worker.close, name="vjgan-audio-close", daemon=True).start()
 
     def stop(self) -> None:
-        self._close()
+        worker, self._worker = self._worker, None
         self.connected = False
-        if self._owns_backend:
-            self.backend.close()
+        if worker is not None:
+            worker.close(grace_s=1.0)

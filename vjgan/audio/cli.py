@@ -12,7 +12,6 @@ top-level CLI prints as one `vjgan: ...` line.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Callable, Optional, Sequence, TextIO
 
 from vjgan.audio.capture import BACKENDS, parse_channel
 from vjgan.audio.config import GAIN_DB, AnalysisConfig
-from vjgan.atomic import atomic_write
+from vjgan.atomic import atomic_output
 from vjgan.audio.features import Features
 from vjgan.errors import UserError
 from vjgan.validation import Number, cli_number
@@ -59,6 +58,7 @@ def add_analyze_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     p.add_argument("--live", action="store_true", help="play FILE in real time with live meters instead")
     p.add_argument("--duration", type=cli_number(Number(0.0, 1e6, low_open=True, unit="s")), metavar="S",
                    help="stop live meters after S seconds")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress line while analysing FILE")
     add_audio_input_arguments(p)
     p.set_defaults(func=run_analyze)
     return p
@@ -79,46 +79,106 @@ def run_analyze(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def _analyze_offline(args: argparse.Namespace, config: AnalysisConfig, out: TextIO) -> int:
-    from vjgan.audio.offline import analyze_array
-    from vjgan.audio.sources import load_audio, to_mono
+    from vjgan.audio.files import MonoStream, open_audio
+    from vjgan.audio.offline import analyze_stream
 
-    data, rate = load_audio(args.file)
-    mono = to_mono(data, parse_channel(args.channel))
-    if args.plot:
-        _require_matplotlib()
-    t0 = time.perf_counter()
-    result = analyze_array(mono, rate, config)
-    elapsed = time.perf_counter() - t0
-    duration = len(mono) / rate
+    # Every check on the user's input before the work, which can take minutes on a long set.
+    json_path = _output_path(args.json) if args.json else None
+    plot_path = _output_path(args.plot) if args.plot else None
+    channel = parse_channel(args.channel)
+    with open_audio(args.file) as reader:
+        stream = MonoStream(reader, channel)
+        rate = reader.rate
+        progress = AnalyzeProgress(reader.frames / rate, enabled=not getattr(args, "quiet", False))
+        t0 = time.perf_counter()
+        try:
+            result = analyze_stream(stream, config, progress.update)
+        finally:
+            progress.close()
+        elapsed = time.perf_counter() - t0
+        duration = reader.position / rate
+        notes = reader.notes()
     conf = float(result.confidence[-1]) if len(result.confidence) else 0.0
     print(f"{Path(args.file).name}: {duration:.1f} s at {rate} Hz, analysed in {elapsed:.2f} s "
           f"({duration / max(elapsed, 1e-9):.0f}x real time)", file=out)
+    for note in notes:
+        print(note, file=out)
     tempo = f"{result.final_bpm:.1f} BPM (confidence {conf:.2f})" if result.final_bpm > 0 else "no steady beat found"
     print(f"tempo: {tempo}, {len(result.beats)} beats", file=out)
     print("onsets: " + ", ".join(f"{n} {len(ts)}" for n, ts in result.onsets.items()), file=out)
-    if args.json:
-        _write_atomic(Path(args.json), json.dumps(result.to_json(), separators=(",", ":")).encode())
+    if json_path is not None:
+        with atomic_output(json_path) as f:
+            result.write_json(f)
         print(f"wrote {args.json}", file=out)
-    if args.plot:
+    if plot_path is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            done = " (the JSON was written)" if json_path is not None else ""
+            raise UserError(f"--plot needs matplotlib: pip install 'vjgan[plot]'{done}") from None
         from vjgan.audio.plot import plot_analysis
 
-        plot_analysis(result, Path(args.plot), title=Path(args.file).name)
+        plot_analysis(result, plot_path, title=Path(args.file).name)
         print(f"wrote {args.plot}", file=out)
     return 0
 
 
-def _require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise UserError("--plot needs matplotlib: pip install 'vjgan[plot]'") from None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path = path.expanduser()
+def _output_path(name: str) -> Path:
+    path = Path(name).expanduser()
     if not path.parent.is_dir():
         raise UserError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist")
-    atomic_write(path, data)
+    return path
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(max(0.0, seconds)))
+    h, rest = divmod(s, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def format_analyze_progress(done_s: float, total_s: float, elapsed_s: float, bar: bool = True) -> str:
+    """One status line for `analyze FILE`: how far, how fast, how long still (pure, for tests)."""
+    total_s = max(total_s, done_s, 1e-9)  # a container's declared length can be short
+    fraction = min(1.0, done_s / total_s)
+    speed = done_s / elapsed_s if elapsed_s > 0 and done_s > 0 else 0.0
+    parts = []
+    if bar:
+        filled = int(round(fraction * 24))
+        parts.append("[" + "#" * filled + "-" * (24 - filled) + "]")
+    parts.append(f"{_clock(done_s)} of {_clock(total_s)} ({fraction * 100:.0f}%)")
+    if speed:
+        parts.append(f"{speed:.0f}x real time, {_clock((total_s - done_s) / speed)} left")
+    return "analyse " + "  ".join(parts)
+
+
+class AnalyzeProgress:
+    """The progress line on stderr: rewritten in place on a terminal, a plain line every few
+    seconds in a log (so a long analysis in CI or a pipe is readable too)."""
+
+    def __init__(self, total_s: float, stream: Optional[TextIO] = None, enabled: bool = True):
+        self.total_s = total_s
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval_s = 0.25 if self.tty else 5.0
+        self.started = time.perf_counter()
+        self._last = self.started
+        self._shown = False
+
+    def update(self, done_s: float) -> None:
+        now = time.perf_counter()
+        if not self.enabled or now - self._last < self.interval_s:
+            return
+        self._last = now
+        line = format_analyze_progress(done_s, self.total_s, now - self.started, bar=self.tty)
+        self.stream.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
+        self.stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown and self.tty:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
 
 
 # --- live meters -----------------------------------------------------------------------------------------

@@ -203,7 +203,7 @@ class AudioEngine:
         an = self.analyzer
         assert an is not None
         t0 = time.perf_counter()
-        f = an.process(samples, adc, connected=connected)
+        f = an.process(samples, adc, connected=connected, bad_samples=getattr(self.source, "bad_samples", 0))
         cost = time.perf_counter() - t0
         st = self.stats
         st.hops += 1
@@ -263,17 +263,17 @@ def open_source(
     on `on_status`, so a laptop without a sound card still starts the show. A device that was
     named but is not there is an error (a typo should not silently play the demo).
     """
-    from vjgan.audio.capture import DeviceSource
+    from vjgan.audio.capture import DeviceSource, input_devices
     from vjgan.audio.sources import DemoSource, FileSource
 
     say = on_status or (lambda msg: log.warning("%s", msg))
     if file is not None:
-        return FileSource(file, channel=channel, loop=loop, monitor=monitor)
+        return FileSource(file, channel=channel, loop=loop, monitor=monitor, on_status=say)
     if demo:
         return DemoSource(monitor=monitor)
     try:
         src = DeviceSource(device, channel=channel, backend=backend, on_status=say)
-        if device is None and not src.backend.devices():
+        if device is None and not input_devices(backend):
             raise AudioDeviceError("no audio input device found")
         return src
     except AudioDeviceError as exc:

@@ -34,6 +34,7 @@ class Features:
     beat_time: float  # ADC time of the most recent beat (perf_counter clock)
     beat_period: float  # seconds per beat (0.0 until there is a tempo)
     connected: bool = True  # False while the input device is gone or the file has ended: values decay to rest
+    bad_samples: int = 0  # invalid input samples (NaN, inf, absurd values) the source played as silence so far
 
     def band(self, name: str) -> float:
         """Envelope of the band called `name` (KeyError if the preset has no such band)."""

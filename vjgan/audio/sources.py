@@ -10,83 +10,22 @@ heard, so the analysis is synchronised to what the room hears.
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
+import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from vjgan.audio.capture import quiet_stderr
 from vjgan.audio.demo import render_groove
-from vjgan.audio.errors import AudioDeviceError, AudioFileError
+from vjgan.audio.errors import AudioDeviceError
+from vjgan.audio.files import open_audio, read_mono
 from vjgan.audio.ring import RingBuffer
 
 log = logging.getLogger("vjgan.audio")
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".opus", ".m4a")
-
-
-def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Decode a whole file to (frames x channels float32, rate).
-
-    libsndfile (soundfile) reads WAV, FLAC, OGG and, from version 1.1, MP3. Anything it cannot read
-    is handed to ffmpeg when it is installed. Failures raise AudioFileError with the reason.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise AudioFileError(f"audio file {str(p)!r} does not exist")
-    if not p.is_file():
-        raise AudioFileError(f"{str(p)!r} is not a file")
-    try:
-        import soundfile as sf
-
-        with quiet_stderr():  # libsndfile's MP3 decoder prints resync notes on bad data
-            data, rate = sf.read(str(p), dtype="float32", always_2d=True)
-    except Exception:  # soundfile raises its own LibsndfileError / RuntimeError types
-        # libsndfile's own messages are misleading here ("File does not exist or is not a
-        # regular file" for a corrupt MP3), so say what is known instead.
-        decoded = _ffmpeg_decode(p)
-        if decoded is None:
-            how = "libsndfile and ffmpeg" if shutil.which("ffmpeg") else "libsndfile (and ffmpeg is not installed)"
-            raise AudioFileError(
-                f"cannot read audio file {str(p)!r}: not a supported or intact audio file ({how} could not decode it)"
-            ) from None
-        data, rate = decoded
-    if data.shape[0] == 0:
-        raise AudioFileError(f"audio file {str(p)!r} contains no audio")
-    if rate < 8000:
-        raise AudioFileError(f"audio file {str(p)!r} has a sample rate of {rate} Hz; vjgan needs at least 8000")
-    return np.ascontiguousarray(data, dtype=np.float32), int(rate)
-
-
-def _ffmpeg_decode(p: Path) -> Optional[tuple[np.ndarray, int]]:
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        return None
-    try:
-        probe = subprocess.run(
-            [ffmpeg, "-v", "error", "-i", str(p), "-f", "f32le", "-acodec", "pcm_f32le", "-ac", "2", "-ar", "48000", "-"],
-            capture_output=True, timeout=120, check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if probe.returncode != 0 or not probe.stdout:
-        return None
-    data = np.frombuffer(probe.stdout, dtype="<f4").reshape(-1, 2)
-    return data, 48000
-
-
-def to_mono(data: np.ndarray, channel: Optional[int] = None) -> np.ndarray:
-    """A 1-based channel, or the mean of all channels."""
-    if data.ndim == 1:
-        return data.astype(np.float32, copy=False)
-    if channel is not None:
-        if not (1 <= channel <= data.shape[1]):
-            raise AudioFileError(f"the file has {data.shape[1]} channel(s); --channel {channel} does not exist")
-        return np.ascontiguousarray(data[:, channel - 1])
-    return data.mean(axis=1).astype(np.float32)
 
 
 class ArraySource:
@@ -98,6 +37,7 @@ class ArraySource:
                  output_device: Any = None):
         self.samples = np.asarray(samples, dtype=np.float32)
         self.rate = int(rate)
+        self.bad_samples = 0  # invalid samples silenced (a file counts its own as it is decoded)
         self._name = name
         self.loop = loop
         self.monitor = monitor
@@ -194,14 +134,22 @@ class ArraySource:
         return "ended" if self.finished else None
 
     def stop(self) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.abort()
-                self._stream.close()
-            except Exception:  # already gone with its device
-                pass
-            self._stream = None
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            # On a thread, waited for a moment only: an output stream whose server died (JACK)
+            # waits minutes in PortAudio's abort, and stopping must not.
+            closer = threading.Thread(target=_close_output, args=(stream,), name="vjgan-monitor-close", daemon=True)
+            closer.start()
+            closer.join(1.0)
         self.connected = False
+
+
+def _close_output(stream: Any) -> None:
+    try:
+        stream.abort()
+        stream.close()
+    except Exception:  # already gone with its device
+        pass
 
 
 def _take(samples: np.ndarray, pos: int, n: int, loop: bool) -> np.ndarray:
@@ -217,16 +165,26 @@ def _take(samples: np.ndarray, pos: int, n: int, loop: bool) -> np.ndarray:
 
 
 class FileSource(ArraySource):
-    """An audio file played at real-time pace (rehearse a set without the mixer)."""
+    """An audio file played at real-time pace (rehearse a set without the mixer).
+
+    The file is decoded once, a block at a time, straight to the mono mix that is played: the
+    decoded multichannel file is never held whole. Invalid samples (NaN, infinity) are silenced
+    as they are decoded and reported in one line.
+    """
 
     kind = "file"
 
     def __init__(self, path: str | Path, channel: Optional[int] = None, loop: bool = False, monitor: bool = False,
-                 output_device: Any = None):
-        data, rate = load_audio(path)
-        super().__init__(to_mono(data, channel), rate, Path(path).name, loop=loop, monitor=monitor,
-                         output_device=output_device)
+                 output_device: Any = None, on_status: Optional[Callable[[str], None]] = None):
+        with open_audio(path) as reader:
+            mono = read_mono(reader, channel)
+            notes = reader.notes()
+            bad = reader.bad_samples
+        super().__init__(mono, reader.rate, Path(path).name, loop=loop, monitor=monitor, output_device=output_device)
         self.path = Path(path)
+        self.bad_samples = bad
+        for note in notes:
+            (on_status or (lambda msg: log.warning("%s", msg)))(note)
 
 
 class DemoSource(ArraySource):

@@ -144,10 +144,22 @@ def refine_period(r: np.ndarray, lag: float, max_lag: float, harmonics: int = 8)
     k = np.asarray(ks, dtype=np.float64)
     p = np.asarray(peaks)
     # A multiple whose peak was pulled off by a fill or a neighbouring accent disagrees with the
-    # others; drop those more than 1.5% off the median before the fit.
-    keep = np.abs(p / k / np.median(p / k) - 1.0) <= 0.015
+    # others: fit only the largest group that agrees within 1.5%. The group is centred on one of
+    # the measured periods, never on their median: with an even count the median can fall
+    # between two groups and agree with none of them, which left nothing to fit (0/0).
+    keep = consensus(p / k, 0.015)
     k, p = k[keep], p[keep]
     return float(np.dot(k, p) / np.dot(k, k))
+
+
+def consensus(values: np.ndarray, tolerance: float) -> np.ndarray:
+    """Mask of the largest group of `values` within `tolerance` (relative) of one of them.
+
+    Never empty for a non-empty input (each value agrees with itself). Ties go to the earliest
+    value: in `refine_period` that is the lowest multiple, measured with the most overlap.
+    """
+    ratio = np.abs(values[None, :] / values[:, None] - 1.0) <= tolerance
+    return ratio[int(np.argmax(ratio.sum(axis=1)))]
 
 
 def phase_comb(o: np.ndarray, period: float, phis: np.ndarray, horizon: int, decay: float = 0.85) -> np.ndarray:
@@ -222,7 +234,10 @@ class TempoTracker:
         """Add one onset-strength value (and kick-band flux) measured at time `t`.
 
         Every `update_s` it returns a new estimate (None before `min_history_s` or in silence).
+        A value that is not finite counts as no onset, so the history stays finite.
         """
+        value = value if math.isfinite(value) else 0.0
+        kick = kick if math.isfinite(kick) else 0.0
         h = self._hist
         h[:-1] = h[1:]
         h[-1] = value

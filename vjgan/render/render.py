@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -26,7 +26,7 @@ import torch
 
 from .. import __version__
 from ..audio.config import hop_samples
-from ..audio.sources import load_audio, to_mono
+from ..audio.files import MonoStream, count_frames, open_audio
 from ..config import Preset, load_preset
 from ..display.inputs import DisplayInputs
 from ..engine.device import pick_device, render_cpu_threads
@@ -42,7 +42,7 @@ from .feed import FeatureFeed
 from .options import RenderOptions
 from .post import Post, make_post
 from .progress import Progress, format_clock
-from .soundtrack import Soundtrack, make_soundtrack
+from .soundtrack import Soundtrack
 from .timeline import Timeline, plan_timeline
 
 Log = Callable[[str], None]
@@ -106,7 +106,7 @@ class Job:
     G: Generator
     device: torch.device
     timeline: Timeline
-    mono: np.ndarray
+    analysis: MonoStream  # the file's mono mix, read as the analysis advances
     rate: int
     size: tuple[int, int]
     video: VideoSettings
@@ -118,6 +118,12 @@ class Job:
 
     def abort(self) -> None:
         self.file.abort()
+        self.close_audio()
+
+    def close_audio(self) -> None:
+        """Close the two readers of the audio file (analysis and soundtrack)."""
+        self.analysis.reader.close()
+        self.soundtrack.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,27 +135,32 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
     check_output_path(options.out, options.audio, options.force)
     container: ContainerSpec = container_for(options.out)
     codec = resolve_video_codec(options.codec, container)
-    data, rate = load_audio(options.audio)  # AudioFileError (one line) for anything unreadable
-    preset = load_preset(options.preset)
-    model_path = model_path_for(preset, options.model)
-    G = load_generator(model_path)
-    device = pick_device(options.device)
-    size = options.size or (G.img_resolution, G.img_resolution)
-    hop = hop_samples(rate, preset.audio.hop_s)
-    timeline = plan_timeline(options.fps, rate, hop, len(data), options.start, options.duration)
-    video = VideoSettings(codec, size[0], size[1], options.fps, options.quality, options.encoder_preset)
-    video.check()
-    audio = audio_settings(container.audio_codec, rate, data.shape[1])
-    soundtrack = make_soundtrack(data, rate, audio.rate, audio.channels, timeline)
-    metadata = {"comment": f"vjgan {__version__} render: preset {preset.name}, model {model_path.name}, "
-                           f"seed {_seed(options, preset)}, start frame {timeline.first_frame} at {timeline.fps} fps"}
-    file = VideoFile(options.out, container, video, soundtrack, audio, metadata)  # the encoder starts (or says why not)
-    length = len(data) / rate
-    log(f"{options.audio.name}: {format_clock(length)} at {rate} Hz, {data.shape[1]} channel(s) → {options.out.name}: "
+    with ExitStack() as cleanup:  # closes what was opened if a later check fails
+        # The audio file is read twice, in step with the frames: by the analysis, and by the
+        # soundtrack (on the encoder's thread). A three-hour set is never held in memory.
+        reader = cleanup.enter_context(open_audio(options.audio))  # AudioFileError (one line) if unreadable
+        rate, channels = reader.rate, reader.channels
+        total = reader.frames or count_frames(options.audio)  # (a stream that declares no length)
+        preset = load_preset(options.preset)
+        model_path = model_path_for(preset, options.model)
+        G = load_generator(model_path)
+        device = pick_device(options.device)
+        size = options.size or (G.img_resolution, G.img_resolution)
+        hop = hop_samples(rate, preset.audio.hop_s)
+        timeline = plan_timeline(options.fps, rate, hop, total, options.start, options.duration)
+        video = VideoSettings(codec, size[0], size[1], options.fps, options.quality, options.encoder_preset)
+        video.check()
+        audio = audio_settings(container.audio_codec, rate, channels)
+        soundtrack = Soundtrack(cleanup.enter_context(open_audio(options.audio)), audio.rate, audio.channels, timeline)
+        metadata = {"comment": f"vjgan {__version__} render: preset {preset.name}, model {model_path.name}, "
+                               f"seed {_seed(options, preset)}, start frame {timeline.first_frame} at {timeline.fps} fps"}
+        file = VideoFile(options.out, container, video, soundtrack, audio, metadata)  # the encoder starts (or says why not)
+        cleanup.pop_all()  # the job owns the readers from here
+    log(f"{options.audio.name}: {format_clock(total / rate)} at {rate} Hz, {channels} channel(s) → {options.out.name}: "
         f"{size[0]}x{size[1]} at {float(options.fps):g} fps, {timeline.frames} frames "
         f"({format_clock(timeline.duration_s)} from {format_clock(timeline.time(timeline.first_frame))}); "
         f"{video.describe()} + {audio.codec} {audio.rate} Hz")
-    return Job(options, preset, G, device, timeline, to_mono(data), rate, size, video, audio, soundtrack, file,
+    return Job(options, preset, G, device, timeline, MonoStream(reader), rate, size, video, audio, soundtrack, file,
                started, log)
 
 
@@ -254,7 +265,7 @@ def _build(job: Job, seed: int) -> _Pipeline:
     preset, device = job.preset, job.device
     scene: Scene = build_scene(job.G, preset, device, seed=seed, live=False, log=job.log)
     driver = MotionDriver.for_render(scene.engine, preset.params)
-    feed = FeatureFeed(job.mono, job.rate, preset.audio)
+    feed = FeatureFeed(job.analysis, preset.audio)
     post = make_post(job.size, preset.display, float(job.timeline.fps), job.options.use_gl, job.log,
                      frames_on_gpu=device.type == "cuda")
     return _Pipeline(scene.synth, driver, feed, post, job.timeline, device)
@@ -317,6 +328,8 @@ def run(job: Job) -> RenderResult:
     t.frames = frames
     t.video_s = frames / float(tl.fps)
     size_mb = out.stat().st_size / 1e6
+    for note in job.analysis.reader.notes():
+        log(note)
     if interrupted:
         log(f"stopped: {out} holds the first {frames} frames ({format_clock(t.video_s)}), {size_mb:.1f} MB")
     else:
@@ -345,5 +358,8 @@ def _torch_threads(count: int | None) -> Iterator[None]:
 def render(options: RenderOptions, log: Log = _stderr) -> RenderResult:
     """Check everything, then render; a stopped render still returns (interrupted=True)."""
     job = prepare(options, log)
-    with _torch_threads(render_cpu_threads(job.device, options.threads)):
-        return run(job)
+    try:
+        with _torch_threads(render_cpu_threads(job.device, options.threads)):
+            return run(job)
+    finally:
+        job.close_audio()

@@ -1,0 +1,115 @@
+"""The presented picture, read back for the senders, on the GL thread, as cheaply as GL allows.
+
+The main loop owns the GL context, so the read-back happens there, once per drawn picture and only
+while some output wants pictures: `grab()` right after the picture is presented starts an
+asynchronous copy of the presented texture into one of two pixel-buffer objects (on a GPU driver
+this returns at once; the copy runs while the loop goes on), and `collect()` at the start of the
+next turn maps it into a fresh array and hands it over. So a picture reaches the senders one turn
+of the loop after it was shown, and the loop never waits for the GPU to finish the copy it has
+just asked for. When the renderer draws its chain smaller than the output (software OpenGL), the
+picture is scaled to the output size by one blit first, so outputs always carry the output's
+resolution. Measured costs: docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One presented picture: uint8 RGBA rows bottom first (GL's order), never written after hand-over."""
+
+    pixels: np.ndarray  # [H, W, 4]
+    t: float  # perf_counter when it was presented
+    index: int  # counts read-backs: a sender can tell how many it missed
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.pixels.shape[1]), int(self.pixels.shape[0])
+
+    def rows_top_first(self) -> np.ndarray:
+        """The picture as senders and encoders want it: top row first, contiguous (a copy)."""
+        return np.ascontiguousarray(self.pixels[::-1])
+
+
+class PictureGrabber:
+    """Two pixel-buffer objects in turn; at most `max_fps` read-backs a second."""
+
+    def __init__(self, ctx: Any, max_fps: float = 60.0) -> None:
+        self.ctx = ctx
+        self.min_interval = 1.0 / max_fps if max_fps > 0 else 0.0
+        self._pbos: list[Any] = []
+        self._pbo_size: tuple[int, int] = (0, 0)
+        self._turn = 0
+        self._pending: Optional[tuple[int, float, tuple[int, int]]] = None  # (pbo, presented at, size)
+        self._scaled: Optional[tuple[Any, Any]] = None  # (texture, framebuffer) at the output size
+        self._last = -1e9
+        self.grabs = 0
+        self.grab_ms = 0.0  # main-thread time spent starting copies (for benchmarks and the HUD)
+        self.collect_ms = 0.0  # main-thread time spent mapping finished copies
+
+    def grab(self, renderer: Any, presented_at: float) -> bool:
+        """Start reading back the picture just presented (main thread, output context current)."""
+        if presented_at - self._last < self.min_interval:
+            return False
+        self._pending = None  # never collected (no turn in between): the newer picture wins
+        t0 = time.perf_counter()
+        self._last = presented_at
+        size = (int(renderer.size[0]), int(renderer.size[1]))
+        texture = renderer.output_texture
+        if tuple(renderer.internal_size) != size:
+            texture = self._scale(renderer, size)
+        self._ensure_buffers(size)
+        self._turn ^= 1
+        texture.read_into(self._pbos[self._turn], alignment=1)
+        self._pending = (self._turn, presented_at, size)
+        self.grab_ms += (time.perf_counter() - t0) * 1000.0
+        return True
+
+    def collect(self) -> Optional[Picture]:
+        """The picture started by the last `grab`, if any (main thread)."""
+        if self._pending is None:
+            return None
+        t0 = time.perf_counter()
+        turn, presented_at, (w, h) = self._pending
+        self._pending = None
+        pixels = np.empty((h, w, 4), dtype=np.uint8)
+        self._pbos[turn].read_into(pixels)
+        self.grabs += 1
+        self.collect_ms += (time.perf_counter() - t0) * 1000.0
+        return Picture(pixels, presented_at, self.grabs)
+
+    def _ensure_buffers(self, size: tuple[int, int]) -> None:
+        if size == self._pbo_size and self._pbos:
+            return
+        for b in self._pbos:
+            b.release()
+        nbytes = size[0] * size[1] * 4
+        self._pbos = [self.ctx.buffer(reserve=nbytes, dynamic=True) for _ in range(2)]
+        self._pbo_size = size
+
+    def _scale(self, renderer: Any, size: tuple[int, int]) -> Any:
+        if self._scaled is None or tuple(self._scaled[0].size) != size:
+            self._release_scaled()
+            texture = self.ctx.texture(size, 4, dtype="f1")
+            self._scaled = (texture, self.ctx.framebuffer([texture]))
+        texture, fbo = self._scaled
+        renderer.draw_to(fbo, size)
+        return texture
+
+    def _release_scaled(self) -> None:
+        if self._scaled is not None:
+            self._scaled[1].release()
+            self._scaled[0].release()
+            self._scaled = None
+
+    def release(self) -> None:
+        for b in self._pbos:
+            b.release()
+        self._pbos = []
+        self._release_scaled()

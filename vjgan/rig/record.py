@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 QUEUE_DEPTH = 8  # pictures waiting for the encoder before new ones are dropped
 REANCHOR_S = 0.05  # audio further than this from where its time says is put back in place
 FINISH_TIMEOUT_S = 60.0
+END_SOUND_WAIT_S = 0.5  # at most this long for the last picture's sound to arrive
 DROPPED_ALARM = "recording-dropped"
 
 
@@ -86,6 +87,7 @@ class LiveSoundtrack:
         self._channels = channels
         self.fps = fps
         self._guard = threading.Lock()
+        self._arrived = threading.Condition(self._guard)
         self._raw: deque[AudioChunk] = deque(maxlen=3000)  # before t0 is known (30 s of hops at most)
         self._pieces: deque[tuple[int, np.ndarray]] = deque()  # (first sample's position, mono samples)
         self._t0: Optional[float] = None
@@ -102,6 +104,14 @@ class LiveSoundtrack:
                 self._raw.append(chunk)
             else:
                 self._place(chunk)
+                self._arrived.notify_all()
+
+    def wait_for(self, next_pts: int, timeout: float) -> bool:
+        """Wait (briefly) until the sound for the first `next_pts` frame slots has arrived: at the
+        end of a take the last picture's sound is still on its way from the capture thread."""
+        need = int(next_pts * self.rate / self.fps)
+        with self._arrived:
+            return self._arrived.wait_for(lambda: self._write_pos >= need, timeout)
 
     def start(self, t0: float) -> None:
         """The file's time zero (the first picture's presentation time)."""
@@ -164,7 +174,6 @@ class Take:
         self.written = 0
         self.started_at = time.perf_counter()
         self.t0: Optional[float] = None
-        self.last_t: Optional[float] = None
         self.audio_rate = audio_rate
         self.soundtrack: Optional[LiveSoundtrack] = None
         self.task: Any = None
@@ -186,9 +195,8 @@ class Take:
             track.add(chunk)
 
     def seconds(self) -> float:
-        if self.t0 is None or self.last_t is None:
-            return 0.0
-        return self.last_t - self.t0 + 1.0 / self.settings.fps
+        """The take's length: up to the end of its last frame slot."""
+        return (self._last_pts + 1) / self.settings.fps
 
     # --- its thread ----------------------------------------------------------------------------------------
 
@@ -224,7 +232,6 @@ class Take:
         self._file.write_frame(frame, pts)
         self._last_pts = pts
         self.written += 1
-        self.last_t = picture.t
 
     def _open(self, picture: Picture) -> None:
         from ..render.codecs import AudioSettings, audio_settings, container_for, resolve_video_codec
@@ -260,6 +267,8 @@ class Take:
         f, self._file = self._file, None
         if f is None:
             return
+        if self.soundtrack is not None:
+            self.soundtrack.wait_for(self._last_pts + 1, timeout=END_SOUND_WAIT_S)
         try:
             while True:
                 try:

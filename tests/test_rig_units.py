@@ -282,3 +282,37 @@ def test_listening_is_loopback_unless_the_network_is_named() -> None:
     for bad in ("nine", "70000", "no.such.host.invalid:9000"):
         with pytest.raises(UserError, match="--osc-in"):
             parse_endpoint(bad, "--osc-in")
+
+
+def test_the_director_holds_a_finished_scene_until_the_gate_opens() -> None:
+    import dataclasses
+    import time
+    import types
+
+    import torch
+
+    from vjgan.config import load_preset
+    from vjgan.live.director import SceneDirector
+    from vjgan.supervise import Supervisor
+
+    committed = []
+    director = SceneDirector(torch.device("cpu"), on_commit=lambda req, scene: committed.append(req.preset.name),
+                             build=lambda *a, **k: types.SimpleNamespace(built_in_s=0.0))
+    clock = [10.2]
+    f = dataclasses.replace(rest_features(("bass",)), beat_time=10.0, beat_period=0.5, beat_count=6)
+    director.commit_gate = Quantiser(lambda: f, clock=lambda: clock[0], quantum="bar").gate
+    supervisor = Supervisor()
+    supervisor.spawn("scene-builder", director.run)
+    try:
+        director.request(dataclasses.replace(load_preset("default"), name="drop"))
+        deadline = time.monotonic() + 10
+        while director._results.read()[1] == 0:  # built
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        for _ in range(3):
+            assert director.poll() is None  # held: the bar starts at 11.0
+        clock[0] = 11.0
+        assert director.poll() is not None and committed == ["drop"]
+        assert director.poll() is None  # committed once
+    finally:
+        supervisor.stop()

@@ -316,3 +316,14 @@ def test_the_director_holds_a_finished_scene_until_the_gate_opens() -> None:
         assert director.poll() is None  # committed once
     finally:
         supervisor.stop()
+
+
+def test_the_hud_says_what_drives_the_clock_and_what_the_rig_does() -> None:
+    from vjgan.operator.hud import hud_lines
+    from vjgan.operator.view import OperatorView
+
+    view = OperatorView(bpm=124.0, tempo_source="link", rig=("REC 00:05 show.mp4 · 150 frames · 2 dropped",
+                                                              "NDI vjgan · 1 receiver · 150 sent, 0 dropped"))
+    text = [t for t, _ in hud_lines(view)]
+    assert any("BPM 124.0 (link)" in t for t in text)
+    assert "REC 00:05 show.mp4 · 150 frames · 2 dropped" in text and any(t.startswith("NDI vjgan") for t in text)

@@ -54,6 +54,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     print(f"vjgan bench on {describe_machine(device)}")
     if args.model == "live":
         return _bench_live(args, device)
+    if args.model == "rig":
+        from .rig.bench import run_rig_bench
+
+        run_rig_bench()
+        return 0
     if args.model == "display":
         from .display.bench import bench_display
 
@@ -121,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="`vjgan bench [MODEL]` times synthesis in each mode; `vjgan bench live` runs the whole "
                                    "show offscreen with time-stamped clicks and reports sound-to-screen latency; "
                                    "`vjgan bench display` times the upload and shader chain offscreen.")
-    p.add_argument("model", nargs="?", help="a model file, 'default' (the shipped model), 'live' or 'display' "
+    p.add_argument("model", nargs="?", help="a model file, 'default' (the shipped model), 'live', 'display' or 'rig' "
                                              "(default: the shipped model on a CPU, random config-F networks on CUDA)")
     p.add_argument("--live-model", help="with `bench live`: a model file instead of random config-F networks")
     p.add_argument("--seconds", type=float, default=20.0, help="with `bench live`: length of the click track")

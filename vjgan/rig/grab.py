@@ -6,9 +6,9 @@ asynchronous copy of the presented texture into one of two pixel-buffer objects 
 this returns at once; the copy runs while the loop goes on), and `collect()` at the start of the
 next turn maps it into a fresh array and hands it over. So a picture reaches the senders one turn
 of the loop after it was shown, and the loop never waits for the GPU to finish the copy it has
-just asked for. When the renderer draws its chain smaller than the output (software OpenGL), the
-picture is scaled to the output size by one blit first, so outputs always carry the output's
-resolution. Measured costs: docs/benchmarks.md.
+just asked for. Outputs carry the presented picture's size: the output's resolution, except on
+software OpenGL, where the chain is drawn smaller (640×360 at most) and scaling it up on the CPU
+would cost the loop ~18 ms a picture at 720p. Measured costs: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ class PictureGrabber:
         self._pbo_size: tuple[int, int] = (0, 0)
         self._turn = 0
         self._pending: Optional[tuple[int, float, tuple[int, int]]] = None  # (pbo, presented at, size)
-        self._scaled: Optional[tuple[Any, Any]] = None  # (texture, framebuffer) at the output size
         self._last = -1e9
         self.grabs = 0
         self.grab_ms = 0.0  # main-thread time spent starting copies (for benchmarks and the HUD)
@@ -60,10 +59,8 @@ class PictureGrabber:
         self._pending = None  # never collected (no turn in between): the newer picture wins
         t0 = time.perf_counter()
         self._last = presented_at
-        size = (int(renderer.size[0]), int(renderer.size[1]))
+        size = (int(renderer.internal_size[0]), int(renderer.internal_size[1]))
         texture = renderer.output_texture
-        if tuple(renderer.internal_size) != size:
-            texture = self._scale(renderer, size)
         self._ensure_buffers(size)
         self._turn ^= 1
         texture.read_into(self._pbos[self._turn], alignment=1)
@@ -93,23 +90,7 @@ class PictureGrabber:
         self._pbos = [self.ctx.buffer(reserve=nbytes, dynamic=True) for _ in range(2)]
         self._pbo_size = size
 
-    def _scale(self, renderer: Any, size: tuple[int, int]) -> Any:
-        if self._scaled is None or tuple(self._scaled[0].size) != size:
-            self._release_scaled()
-            texture = self.ctx.texture(size, 4, dtype="f1")
-            self._scaled = (texture, self.ctx.framebuffer([texture]))
-        texture, fbo = self._scaled
-        renderer.draw_to(fbo, size)
-        return texture
-
-    def _release_scaled(self) -> None:
-        if self._scaled is not None:
-            self._scaled[1].release()
-            self._scaled[0].release()
-            self._scaled = None
-
     def release(self) -> None:
         for b in self._pbos:
             b.release()
         self._pbos = []
-        self._release_scaled()

@@ -221,14 +221,13 @@ class Take:
         pts = round((picture.t - self.t0) * self.settings.fps)
         if pts <= self._last_pts:
             return  # a second picture within one frame slot: the file's rate keeps the first
-        w, h = self._file.video.width, self._file.video.height
-        rows = picture.rows_top_first()[:h, :w]
-        frame = av.VideoFrame.from_ndarray(rows, format="rgba")
+        w, h = self._file.video.width, self._file.video.height  # a resized output is scaled to the take's size
+        frame = av.VideoFrame.from_ndarray(picture.rows_top_first(), format="rgba")
         fmt = self._file.pix_fmt
         if fmt.startswith(("yuv", "nv")):
-            frame = frame.reformat(format=fmt, dst_colorspace="itu709", dst_color_range="MPEG")
+            frame = frame.reformat(width=w, height=h, format=fmt, dst_colorspace="itu709", dst_color_range="MPEG")
         else:
-            frame = frame.reformat(format=fmt)
+            frame = frame.reformat(width=w, height=h, format=fmt)
         self._file.write_frame(frame, pts)
         self._last_pts = pts
         self.written += 1

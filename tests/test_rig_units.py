@@ -327,3 +327,52 @@ def test_the_hud_says_what_drives_the_clock_and_what_the_rig_does() -> None:
     text = [t for t, _ in hud_lines(view)]
     assert any("BPM 124.0 (link)" in t for t in text)
     assert "REC 00:05 show.mp4 · 150 frames · 2 dropped" in text and any(t.startswith("NDI vjgan") for t in text)
+
+
+def test_record_toggles_takes_without_waiting_and_each_take_is_a_new_playable_file(tmp_path: Path) -> None:
+    import time
+
+    import av
+
+    from vjgan.alarms import AlarmBoard
+    from vjgan.rig.record import Recorder, RecordSettings
+    from vjgan.supervise import Supervisor
+
+    supervisor = Supervisor()
+    (tmp_path / "take.mp4").write_bytes(b"keep me")
+    recorder = Recorder(supervisor, AlarmBoard(), RecordSettings(tmp_path / "take.mp4"), audio_rate=lambda: 48000,
+                        default_dir=lambda: tmp_path)
+    t = time.perf_counter()
+
+    def play(seconds: float) -> None:
+        nonlocal t
+        for k in range(int(seconds * 30)):
+            pixels = np.full((64, 96, 4), (k * 8) % 256, np.uint8)
+            recorder.offer_picture(Picture(pixels, t, k))
+            for _ in range(3):  # 10 ms hops of a 440 Hz tone
+                n = 480
+                recorder.offer_audio(AudioChunk(np.sin(np.arange(n) * 2 * np.pi * 440 / 48000).astype(np.float32),
+                                                48000, t + (n - 1) / 48000))
+                t += n / 48000
+            time.sleep(0.005)
+    try:
+        recorder.toggle()
+        play(1.0)
+        t0 = time.perf_counter()
+        recorder.toggle()  # stop: returns at once, the take's thread finishes the file
+        assert time.perf_counter() - t0 < 0.1 and not recorder.recording
+        recorder.toggle(True)
+        play(1.0)
+        recorder.close()
+    finally:
+        supervisor.stop()
+    assert (tmp_path / "take.mp4").read_bytes() == b"keep me"
+    takes = sorted(tmp_path.glob("take-*.mp4"))
+    assert [p.name for p in takes] == ["take-2.mp4", "take-3.mp4"]
+    for path in takes:
+        with av.open(str(path)) as c:
+            kinds = sorted(s.type for s in c.streams)
+            assert kinds == ["audio", "video"]
+            video = c.streams.video[0]
+            assert (video.width, video.height) == (96, 64)
+            assert sum(1 for _ in c.decode(video=0)) >= 20

@@ -188,7 +188,7 @@ class VideoFile:
             if replace_existing:
                 os.replace(self.tmp, self.out)
             else:
-                _move_no_clobber(self.tmp, self.out)
+                move_no_clobber(self.tmp, self.out)
         except FileExistsError:
             raise
         except Exception as e:  # a full disk, a vanished folder: say so, leave no partial file
@@ -213,7 +213,7 @@ class VideoFile:
             pass
 
 
-def _move_no_clobber(src: Path, dst: Path) -> None:
+def move_no_clobber(src: Path, dst: Path) -> None:
     """Rename `src` to `dst` unless `dst` exists (FileExistsError)."""
     try:
         os.link(src, dst)  # atomic: fails if the name is taken

@@ -49,16 +49,14 @@ DROPPED_ALARM = "recording-dropped"
 
 # --- where takes go --------------------------------------------------------------------------------------
 
-def free_path(wanted: Path) -> Path:
-    """`wanted`, or the first of NAME-2.ext, NAME-3.ext ... that does not exist."""
-    if not wanted.exists():
-        return wanted
-    n = 2
-    while True:
+def free_path(wanted: Path, taken: frozenset[Path] = frozenset()) -> Path:
+    """`wanted`, or the first of NAME-2.ext, NAME-3.ext ... that does not exist (nor is `taken`
+    by a take still finishing)."""
+    candidate, n = wanted, 2
+    while candidate.exists() or candidate in taken:
         candidate = wanted.with_name(f"{wanted.stem}-{n}{wanted.suffix}")
-        if not candidate.exists():
-            return candidate
         n += 1
+    return candidate
 
 
 def check_record_path(path: Path) -> Path:
@@ -165,9 +163,10 @@ class RecordSettings:
 
 
 class Take:
-    def __init__(self, settings: RecordSettings, audio_rate: Optional[int], alarms: Any) -> None:
+    def __init__(self, settings: RecordSettings, audio_rate: Optional[int], alarms: Any,
+                 taken: frozenset[Path] = frozenset()) -> None:
         self.settings = settings
-        self.path = free_path(settings.path)
+        self.path = free_path(settings.path, taken)
         self.alarms = alarms
         self.queue: queue.Queue[Picture] = queue.Queue(maxsize=QUEUE_DEPTH)
         self.dropped = 0
@@ -269,16 +268,22 @@ class Take:
         if self.soundtrack is not None:
             self.soundtrack.wait_for(self._last_pts + 1, timeout=END_SOUND_WAIT_S)
         try:
-            while True:
-                try:
-                    path = f.finish(replace_existing=False)
-                    break
-                except FileExistsError:  # somebody took the name meanwhile: the next free one
-                    f.out = self.path = free_path(self.path)
+            try:
+                path = f.finish(replace_existing=False)
+            except FileExistsError:  # somebody took the name meanwhile: the next free one
+                from ..render.encode import move_no_clobber
+
+                while True:
+                    path = self.path = free_path(self.settings.path)
+                    try:
+                        move_no_clobber(f.tmp, path)
+                        break
+                    except FileExistsError:
+                        continue
             log.info("recorded %.2f s (%d pictures, %d dropped) to %s", self.seconds(), self.written, self.dropped,
                      path)
-        except UserError as e:
-            log.error("%s", e)
+        except (UserError, OSError) as e:
+            log.error("recording %s: %s", self.path, e)
 
 
 class LiveVideoSettings(VideoSettings):
@@ -305,6 +310,7 @@ class Recorder:
         self._default_dir = default_dir
         self.take: Optional[Take] = None
         self.takes = 0
+        self._finishing: list[Take] = []  # stopped takes whose threads may still be finishing their files
 
     @property
     def recording(self) -> bool:
@@ -324,20 +330,28 @@ class Recorder:
             folder = self._default_dir()
             folder.mkdir(parents=True, exist_ok=True)
             settings = RecordSettings(folder / time.strftime("vjgan-%Y%m%d-%H%M%S.mp4"))
-        take = Take(settings, self._audio_rate(), self.alarms)
+        take = Take(settings, self._audio_rate(), self.alarms,
+                    taken=frozenset(t.path for t in self._finishing if t.task.thread.is_alive()))
         take.task = self.supervisor.spawn("recorder", take.run, label="RECORDER", failing="not recording",
                                           on_restart=lambda: _next_file(take))
         self.take = take
         self.takes += 1
         self.alarms.clear(DROPPED_ALARM)
 
-    def stop(self, timeout: float = FINISH_TIMEOUT_S) -> None:
+    def stop(self) -> None:
+        """End the take (main thread, returns at once: the take's thread finishes the file)."""
         take, self.take = self.take, None
-        if take is None:
-            return
-        take.task.stop()
-        if not take.task.join(timeout):
-            log.error("the recording to %s did not finish within %.0f s", take.path, timeout)
+        if take is not None:
+            take.task.stop()
+            self._finishing.append(take)
+
+    def close(self, timeout: float = FINISH_TIMEOUT_S) -> None:
+        """At shutdown: end the take and wait until every take's file is finished."""
+        self.stop()
+        for take in self._finishing:
+            if not take.task.join(timeout):
+                log.error("the recording to %s did not finish within %.0f s", take.path, timeout)
+        self._finishing = []
 
     def offer_picture(self, picture: Picture) -> None:
         take = self.take
@@ -359,7 +373,7 @@ class Recorder:
 
 def _next_file(take: Take) -> None:
     """After a fault the take goes on in a new file (the old one was finished as far as it got)."""
-    take.path = free_path(take.path)
+    take.path = free_path(take.settings.path)
     take.soundtrack = None
     take._last_pts = -1
     take.t0 = None

@@ -279,7 +279,7 @@ class Rig:
     # --- shutdown (main thread, before the supervisor stops) ------------------------------------------------------
 
     def shutdown(self) -> None:
-        self.recorder.stop()  # finished and renamed before anything else goes
+        self.recorder.close()  # every take finished and renamed before anything else goes
         for task in self._tasks:
             task.stop()
         for task in self._tasks:

@@ -12,6 +12,7 @@ import ctypes
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,50 @@ def _die_with_parent() -> None:
             pass
 
 
+JACK_REGISTRY = "/dev/shm/jack-shm-registry"
+JACK_MAX_SERVERS = 8
+
+
+def reclaim_dead_jack_servers(path: str = JACK_REGISTRY) -> int:
+    """Free the slots of JACK servers whose process is gone; returns how many.
+
+    JACK registers every server in a shared registry of 8 slots. A server killed with SIGKILL
+    keeps its slot, and JACK reclaims a dead slot only for a server of the same name, so 8 killed
+    servers with unique names (a test of a lost audio server does that) make every later jackd
+    fail with "Too many servers already active". Slots of live servers are left alone.
+    Registry layout (JACK2's shm.c): a 24-byte header (magic "KCAJ", protocol, type, size,
+    hdr_len, entry_len) then 8 slots of {pid (int32), name}, filling up to hdr_len.
+    """
+    try:
+        with open(path, "r+b") as f:
+            header = f.read(24)
+            if len(header) < 24 or header[:4] != b"KCAJ":
+                return 0
+            hdr_len = struct.unpack_from("<I", header, 16)[0]
+            slot = (hdr_len - 24) // JACK_MAX_SERVERS
+            if slot < 8:
+                return 0
+            freed = 0
+            for i in range(JACK_MAX_SERVERS):
+                f.seek(24 + i * slot)
+                (pid,) = struct.unpack("<i", f.read(4))
+                if pid <= 0:
+                    continue
+                try:
+                    os.kill(pid, 0)
+                    continue  # alive (or not ours to signal): in use
+                except ProcessLookupError:
+                    pass
+                except PermissionError:
+                    continue
+                f.seek(24 + i * slot)
+                f.write(bytes(slot))
+                freed += 1
+            return freed
+    except OSError:
+        return 0
+
+
 class JackServer:
     """`jackd --no-realtime -n NAME -d dummy`: real-time paced, no sound card, no privileges."""
 
@@ -66,6 +111,7 @@ class JackServer:
 
     def start(self, timeout: float = 15.0) -> None:
         rtmidi = _rtmidi_with_jack()
+        reclaim_dead_jack_servers()
         env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
         self.proc = subprocess.Popen(
             ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", "48000", "-p", "480"],

@@ -313,3 +313,41 @@ def test_analyzer_rejects_wrong_hop_length():
     an = Analyzer(RATE)
     with pytest.raises(ValueError, match="hop"):
         an.process(np.zeros(an.hop + 1, dtype=np.float32))
+
+
+# --- the analyzer runs with every value the preset rules admit (vjgan.validation) ---------------
+
+
+def _admitted_limits():
+    import dataclasses
+
+    from vjgan.validation import NUMBER
+
+    for cls, where in ((AnalysisConfig, "audio"), (TempoConfig, "tempo"), (Band, "band")):
+        for f in dataclasses.fields(cls):
+            rule = f.metadata.get(NUMBER)
+            if rule is None:
+                continue
+            if rule.low is not None:
+                yield where, f.name, math.nextafter(rule.low, math.inf) if rule.low_open else rule.low
+            if rule.high is not None:
+                yield where, f.name, math.nextafter(rule.high, -math.inf) if rule.high_open else rule.high
+
+
+@pytest.mark.parametrize("where,name,value", list(_admitted_limits()))
+def test_analyzer_runs_at_every_admitted_limit(where: str, name: str, value: float) -> None:
+    try:
+        if where == "audio":
+            cfg = AnalysisConfig.from_dict({name: value})
+        elif where == "tempo":
+            cfg = AnalysisConfig.from_dict({"tempo": {name: value}})
+        else:
+            band = {"name": "wide", "low_hz": 40.0, "high_hz": 12000.0, name: value}
+            cfg = AnalysisConfig.from_dict({"bands": [band, {"name": "low", "low_hz": 20.0, "high_hz": 200.0}]})
+    except AudioConfigError:
+        pytest.skip("refused with the other fields' defaults (a check between fields): not admitted")
+    clicks, _ = click_track(RATE, 120.0, 2.0)
+    noise = np.random.default_rng(0).standard_normal(len(clicks)).astype(np.float32) * 0.01
+    res = run(clicks + noise, config=cfg)
+    for values in (res.bands, res.levels_db, res.loudness, res.bpm, res.confidence, res.beat_phase):
+        assert np.all(np.isfinite(values))

@@ -113,6 +113,9 @@ def test_post_wakes_the_consumer() -> None:
     woken = []
     q.add_waker(lambda: woken.append(1))
     q.post(Tap())
+    q.post(Tap())  # already awake: a flood wakes the consumer once, not once per message
     assert q.posted.is_set() and woken == [1]
     q.drain()
     assert not q.posted.is_set()
+    q.post(Tap())
+    assert woken == [1, 1]

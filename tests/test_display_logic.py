@@ -37,7 +37,7 @@ def test_chain_from_preset_tables_fills_defaults() -> None:
     ([{"name": "color_grade"}], r"did you mean 'colour_grade'"),
     ([{"name": "trails"}, {"name": "trails", "lenght": 1}],
      r"effect 2 \(trails\): unknown parameter 'lenght' .*did you mean 'length'"),
-    ([{"name": "trails", "length": 99}], r"'length' = 99 is outside 0.02..5"),
+    ([{"name": "trails", "length": 99}], r"'length' must be a number in \[0.02, 5\], got 99"),
     ([{"name": "trails", "length": "long"}], r"'length' must be a number"),
     ([{"name": "trails", "length": True}], r"'length' must be a number"),
     ([{"name": "trails", "length": math.nan}], r"must be a number"),

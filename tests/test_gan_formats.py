@@ -108,3 +108,45 @@ def test_any_configuration_round_trips(kwargs: dict, tmp_path: Path) -> None:
         b = H.synthesis(H.mapping(z, c))
     assert a.shape == (3, G.img_channels, G.img_resolution, G.img_resolution)
     assert torch.equal(a, b)
+
+
+def test_convert_refuses_a_missing_output_folder(tmp_path: Path) -> None:
+    out = tmp_path / "no" / "such" / "m.safetensors"
+    proc = run_cli("convert", str(CONFORMANCE / "sg3repo_sg2_32px.pkl"), str(out))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [f"vjgan: output folder {out.parent} does not exist; create it first"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path):
+    """A 64 kB tmpfs (a full disk for a model), where this machine lets us mount one (as root)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
+                             capture_output=True).returncode == 0 if os.geteuid() == 0 else False
+    if not mounted:
+        pytest.skip("cannot mount a tmpfs here (needs root); the file-size-limit variant covers the class")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def _file_size_limit() -> None:
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+
+@pytest.mark.parametrize("how", ["tmpfs", "file-size-limit"])
+def test_convert_onto_a_full_disk_is_one_line(how: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    folder = request.getfixturevalue("tiny_tmpfs") if how == "tmpfs" else tmp_path
+    out = folder / "m.safetensors"
+    proc = subprocess.run([sys.executable, "-m", "vjgan", "convert", str(CONFORMANCE / "sg2ada_64px.pkl"), str(out)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=300,
+                          preexec_fn=_file_size_limit if how == "file-size-limit" else None)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    reason = "No space left on device" if how == "tmpfs" else "File too large"
+    assert proc.stderr.strip().splitlines() == [f"vjgan: cannot write {out}: {reason}"]
+    assert list(folder.iterdir()) == []  # no partial model, no temporary file

@@ -10,20 +10,29 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
+import subprocess
+import sys
 import threading
+import time
+import uuid
+from pathlib import Path
 
 import pytest
 
+from vjgan.alarms import AlarmBoard
 from vjgan.audio.tempo import BeatClock
-from vjgan.control.actions import ActionRegistry
+from vjgan.control.apply import ApplyToParams, apply_param_command
 from vjgan.control.clock import ExternalClockSink
 from vjgan.cli import main as vjgan_main
 from vjgan.control.cli import add_midi_parser, format_midi_ports, list_midi_ports, monitor
+from vjgan.control.commands import Blackout, CommandQueue, RecallPreset, Tap
 from vjgan.control.mapping import Control, Mapping
 from vjgan.control.messages import control_change_14bit, encode_relative
 from vjgan.control.midi import MidiController
 from vjgan.control.ports import MidiPortError
 from vjgan.motion.params import ParamSpec, ParamStore
+from vjgan.supervise import Supervisor
 
 from jack_midi_fixtures import ClockSender, VirtualController, jack, jack_server, wait_until  # noqa: F401
 
@@ -74,6 +83,7 @@ def make_midi(jack):
         kw.setdefault("api", "jack")
         kw.setdefault("poll_interval_s", 0.05)
         kw.setdefault("report", Reports())
+        kw.setdefault("post", ApplyToParams(params))
         midi = MidiController(params, inputs=inputs, **kw)
         made.append(midi)
         return midi
@@ -143,10 +153,8 @@ def test_pads_fire_actions_and_switch_parameters(ctl, make_midi):
     params = make_params()
     fired = []
     done = threading.Event()
-    actions = ActionRegistry()
-    actions.register("recall-preset", lambda call: (fired.append(call), done.set()), takes_argument=True)
-    actions.register("tap-tempo", lambda call: fired.append(call))
-    midi = make_midi(params, [ctl.name], actions=actions, mappings=[
+    post = ApplyToParams(params, other=lambda command: (fired.append(command), done.set()))
+    midi = make_midi(params, [ctl.name], post=post, mappings=[
         MARKER,
         Mapping(Control("note", 36, 10), "trigger", action="recall-preset:4"),
         Mapping(Control("note", 37, 10), "momentary", param="strobe"),
@@ -155,7 +163,7 @@ def test_pads_fire_actions_and_switch_parameters(ctl, make_midi):
     midi.start()
     ctl.send([0x99, 36, 110], [0x89, 36, 0])
     assert done.wait(5.0)
-    assert fired[0].name == "recall-preset" and fired[0].argument == "4" and fired[0].source == "midi"
+    assert fired[0] == RecallPreset("4", t=fired[0].t, source="midi")
     ctl.send([0x99, 37, 127])
     wait_until(lambda: params.get("strobe") == 1.0, what="momentary on")
     ctl.send([0x99, 37, 0])  # note-on velocity 0 = off
@@ -171,9 +179,7 @@ def test_pads_fire_actions_and_switch_parameters(ctl, make_midi):
 def test_midi_learn_over_real_ports(ctl, make_midi):
     params = make_params()
     fired = []
-    actions = ActionRegistry()
-    actions.register("recall-preset", fired.append, takes_argument=True)
-    midi = make_midi(params, [ctl.name], actions=actions, mappings=[MARKER])
+    midi = make_midi(params, [ctl.name], post=ApplyToParams(params, other=fired.append), mappings=[MARKER])
     midi.start()
 
     learned = []
@@ -196,7 +202,7 @@ def test_midi_learn_over_real_ports(ctl, make_midi):
     ctl.send([0x99, 40, 100], [0x89, 40, 0])
     wait_until(lambda: midi.learning is None, what="the pad learn")
     sync(ctl, params)
-    assert midi.actions_idle() and fired == []
+    assert fired == []
     ctl.send([0x99, 40, 100])
     wait_until(lambda: len(fired) == 1, what="the learned pad")
 
@@ -442,3 +448,198 @@ def test_midi_cli_subcommands(ctl, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vjgan: no MIDI input port matches 'no-such-controller'")
     assert ctl.out_port in err[0]
+
+
+# --- a flood, and faults in the controller's threads ---------------------------------------------
+
+
+class ShowLoop(threading.Thread):
+    """The show's side of the command path: a CommandQueue drained about once a frame, parameter
+    commands applied to the store (with their origin, as the show does), the rest kept."""
+
+    def __init__(self, params: ParamStore) -> None:
+        super().__init__(daemon=True)
+        self.params = params
+        self.queue = CommandQueue()
+        self.halt = threading.Event()
+        self.lock = threading.Lock()
+        self.others: list = []
+
+    def run(self) -> None:
+        while not self.halt.wait(0.016):
+            for command in self.queue.drain():
+                if not apply_param_command(self.params, command):
+                    with self.lock:
+                        self.others.append(command)
+
+    def count(self, kind: type) -> int:
+        with self.lock:
+            return sum(isinstance(c, kind) for c in self.others)
+
+
+class ClockCounter:
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    def clock_tick(self, t: float) -> None:
+        self.ticks += 1
+
+    def clock_start(self, t: float) -> None:
+        pass
+
+    def clock_stop(self, t: float) -> None:
+        pass
+
+
+def starve_the_interpreter():
+    """A loaded show: a thread that keeps Python's interpreter lock for a quarter of a second at a
+    time, so that the MIDI reader waits that long between turns (2,500 messages of a 10,000 a
+    second flood pile up meanwhile; rtmidi's default queue holds 1,024)."""
+    stop = threading.Event()
+
+    def hog() -> None:
+        while not stop.is_set():
+            sum(i * i for i in range(20000))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.25)
+    thread = threading.Thread(target=hog, daemon=True)
+    thread.start()
+
+    def release() -> None:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(interval)
+
+    return release
+
+
+def test_a_flood_loses_no_pad_no_tick_no_clock_and_no_final_value(jack, make_midi, capfd, tmp_path):
+    step = 2.0 ** -15  # encoder sums are exact in binary
+    params = ParamStore([ParamSpec("knob", 0.0), ParamSpec("enc", 0.0), ParamSpec("strobe", 0.0)])
+    strobe: list[float] = []
+    params.subscribe(lambda name, value, origin: strobe.append(value) if name == "strobe" else None)
+    # 20,000 messages in 2 s, as the tester sent them: a knob swept back and forth, encoder ticks
+    # of +1 and +2, clock pulses, and every 40 messages a blackout pad and a momentary pad, each
+    # pressed and released; then a tap pad that marks the end.
+    flood, ticks, presses, pulses, knob = [], 0, 0, 0, 0
+    for i in range(20000):
+        k = i % 40
+        if k == 0:
+            flood += [[0x99, 36, 100], [0x89, 36, 0], [0x99, 37, 100], [0x89, 37, 0]]
+            presses += 1
+        elif k % 4 == 1:
+            knob = (i * 7) % 128
+            flood.append([0xB0, 21, knob])
+        elif k % 4 == 2:
+            ticks += 1 + i % 2
+            flood.append([0xB0, 16, 1 + i % 2])
+        elif k % 4 == 3:
+            pulses += 1
+            flood.append([0xF8])
+        else:
+            flood.append([0xB0, 21, knob])
+    flood.append([0x99, 38, 100])
+    (tmp_path / "flood.json").write_text(json.dumps(flood))
+    # The device is a process of its own, so that it keeps its pace while this one is starved.
+    name = f"flood-{uuid.uuid4().hex[:6]}"
+    sender = subprocess.Popen([sys.executable, str(Path(__file__).parent / "midi_flood_sender.py"), name,
+                               str(tmp_path / "flood.json"), "10000"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert sender.stdout.readline().strip() == "ready"
+        show = ShowLoop(params)
+        show.start()
+        clock = ClockCounter()
+        midi = make_midi(params, [name], post=show.queue.post, clock=clock, mappings=[
+            Mapping(Control("cc", 21, 1), "absolute", param="knob", takeover="jump"),
+            Mapping(Control("cc", 16, 1), "relative-twos", param="enc", step=step),
+            Mapping(Control("note", 36, 10), "trigger", action="blackout"),
+            Mapping(Control("note", 37, 10), "momentary", param="strobe"),
+            Mapping(Control("note", 38, 10), "trigger", action="tap-tempo"),
+        ])
+        midi.start()
+        capfd.readouterr()  # what came before the flood is not the flood's
+        release = starve_the_interpreter()
+        try:
+            sender.stdin.write("go\n")
+            sender.stdin.flush()
+            assert sender.stdout.readline().startswith("sent ")
+            wait_until(lambda: show.count(Tap) == 1, timeout=60.0, what="the end of the flood")
+        finally:
+            release()
+        time.sleep(0.05)  # one more turn of the show's loop
+        show.halt.set()
+        show.join()
+        assert show.count(Blackout) == presses
+        assert strobe == [1.0, 0.0] * presses  # every momentary press and release, in order
+        assert params.get("enc") == ticks * step  # exact: no tick lost, none read from a stale value
+        assert params.get("knob") == pytest.approx(knob / 127)  # the knob's last position
+        assert clock.ticks == pulses
+        assert show.queue.coalesced > 0  # knob moves and ticks were merged in the queue, not before
+        err = capfd.readouterr().err
+        assert "queue limit" not in err
+        assert len(err.splitlines()) <= 3, err[:2000]
+    finally:
+        sender.stdin.close()
+        sender.wait(10)
+    assert "ReserveEvent" not in sender.stderr.read()  # (JACK dropped nothing on the device's side)
+
+
+def test_a_fault_in_the_input_thread_restarts_it_shows_an_alarm_and_midi_goes_on(ctl, make_midi, caplog):
+    params = make_params()
+    apply = ApplyToParams(params)
+    posted = []
+
+    def faulty_show(command) -> None:  # the show's queue, with a fault on the 5th command
+        posted.append(command)
+        if len(posted) == 5:
+            raise RuntimeError("injected fault in the command sink")
+        apply(command)
+
+    board = AlarmBoard()
+    supervisor = Supervisor(board)
+    midi = make_midi(params, [ctl.name], post=faulty_show, supervisor=supervisor, mappings=[
+        MARKER, Mapping(Control("cc", 16, 1), "relative-offset", param="hue", step=0.01)])
+    midi.start()
+    ctl.send(*[[0xB0, 16, 65]] * 10)  # ten ticks in one go: the 5th one's command raises
+    wait_until(lambda: board.shown(), what="the alarm")
+    assert [a.text for a in board.shown()] == ["MIDI INPUT RESTARTED (1)"]
+    wait_until(lambda: params.get("hue") == pytest.approx(0.59), what="the ticks after the fault")  # 9 of 10
+    sync(ctl, params)  # and MIDI keeps working after the restart
+    ctl.send([0xB0, 16, 63])
+    wait_until(lambda: params.get("hue") == pytest.approx(0.58), what="a tick after the restart")
+    (task,) = [t for t in supervisor.tasks() if t.name == "midi-in"]
+    assert task.alive and task.restarts == 1 and "injected fault" in task.last_error
+    assert "injected fault in the command sink" in caplog.text and "Traceback" in caplog.text
+
+
+def test_a_fault_in_the_port_watcher_restarts_it_and_ports_still_reconnect(ctl, make_midi):
+    params = make_params()
+    lines = Reports()
+    failed = []
+
+    def report(line: str) -> None:  # a report that fails the first time a port goes (a fault, not a lost port)
+        lines(line)
+        if "disconnected" in line and not failed:
+            failed.append(line)
+            raise RuntimeError("injected fault in the port watcher")
+
+    board = AlarmBoard()
+    supervisor = Supervisor(board)
+    midi = make_midi(params, [ctl.name], report=report, supervisor=supervisor, mappings=[
+        MARKER, Mapping(Control("cc", 21, 1), "absolute", param="gain", takeover="jump")])
+    midi.start()
+    ctl.unplug()
+    wait_until(lambda: any(a.key == "task:midi-ports" for a in board.shown()), what="the watcher's alarm")
+    wait_until(lambda: lines.count("disconnected") == 2, what="both ports reported gone")
+    lost = [a for a in board.shown() if a.key.startswith("midi-lost:")]
+    assert [a.text for a in lost] == [f"MIDI LOST: {ctl.out_port} — reconnecting"] and lost[0].active
+    ctl.plug()
+    wait_until(lambda: lines.count("reconnected") == 2, what="both ports back")
+    wait_until(lambda: not [a for a in board.shown() if a.key.startswith("midi-lost:") and a.active],
+               what="the lost-port alarm cleared")
+    ctl.send([0xB0, 21, 0])
+    wait_until(lambda: params.get("gain") == 0.0, what="the knob after replugging")
+    texts = [a.text for a in board.shown()]
+    assert "MIDI PORT WATCHER RESTARTED (1)" in texts

@@ -13,14 +13,17 @@ import time
 
 import pytest
 
-from vjgan.control.actions import ActionRegistry
+from vjgan.alarms import AlarmBoard
+from vjgan.control.apply import ApplyToParams, apply_param_command
 from vjgan.control.clock import ClockTracker, TimestampMapper, number_pulses
+from vjgan.control.commands import Blackout, CommandQueue, NudgeParam, RecallPreset, SetParam, Tap, ToggleParam
 from vjgan.control.feedback import FeedbackSender, feedback_messages
 from vjgan.control.mapping import Control, Mapping, MappingError
 from vjgan.control.midi import MidiController
 from vjgan.control.takeover import absolute_move
 from vjgan.errors import UserError
 from vjgan.motion.params import ParamSpec, ParamStore, UnknownParameterError
+from vjgan.supervise import Supervisor
 
 from jack_midi_fixtures import wait_until
 
@@ -36,13 +39,13 @@ def make_params() -> ParamStore:
 
 
 class Recorder:
-    """A ClockSink and an action target that remember what they got."""
+    """A ClockSink and a sink for the commands that are not parameter moves, remembering what they got."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.ticks: list[float] = []
         self.events: list[tuple[str, float]] = []
-        self.calls: list = []
+        self.commands: list = []
 
     def clock_tick(self, t: float) -> None:
         with self.lock:
@@ -56,21 +59,18 @@ class Recorder:
         with self.lock:
             self.events.append(("stop", t))
 
-    def action(self, call) -> None:
+    def command(self, command) -> None:
         with self.lock:
-            self.calls.append(call)
+            self.commands.append(command)
 
 
 @pytest.fixture
 def rig():
     params = make_params()
     rec = Recorder()
-    actions = ActionRegistry()
-    actions.register("recall-preset", rec.action, takes_argument=True)
-    actions.register("blackout", rec.action)
     reports: list[str] = []
-    midi = MidiController(params, actions, clock=rec, report=reports.append)
-    midi.start()  # no ports: the router, feedback and action threads only
+    midi = MidiController(params, post=ApplyToParams(params, other=rec.command), clock=rec, report=reports.append)
+    midi.start()  # no ports: the router and the feedback thread only
     yield params, midi, rec, reports
     midi.stop()
 
@@ -224,9 +224,7 @@ def test_notes_as_triggers_momentary_and_toggle(rig):
     t0 = time.perf_counter()
     midi.handle_message("pads", [0x99, 36, 100], t=t0)
     midi.handle_message("pads", [0x89, 36, 0])
-    wait_until(lambda: len(rec.calls) == 1, what="the preset action")
-    assert rec.calls[0].name == "recall-preset" and rec.calls[0].argument == "3" and rec.calls[0].t == t0
-    assert rec.calls[0].source == "midi"
+    assert rec.commands == [RecallPreset("3", t=t0, source="midi")]  # the pad's own time
     midi.handle_message("pads", [0x99, 37, 90])
     assert params.get("strobe") == 1.0
     midi.handle_message("pads", [0x99, 37, 0])  # note-on with velocity 0 releases
@@ -239,20 +237,27 @@ def test_notes_as_triggers_momentary_and_toggle(rig):
     midi.handle_message("pads", cc(1, 64, 127))  # held: no second press
     midi.handle_message("pads", cc(1, 64, 0))
     midi.handle_message("pads", cc(1, 64, 127))
-    wait_until(lambda: len(rec.calls) == 3, what="two blackouts")
-    assert [c.name for c in rec.calls] == ["recall-preset", "blackout", "blackout"]
+    assert [type(c) for c in rec.commands] == [RecallPreset, Blackout, Blackout]
 
 
-def test_unknown_action_or_parameter_is_reported_once(rig):
+def test_unknown_parameter_is_reported_once_and_unknown_actions_cannot_be_mapped(rig):
     params, midi, rec, reports = rig
-    midi.set_mappings([Mapping(Control("note", 40, 1), "trigger", action="freeze"),
-                       Mapping(Control("cc", 5, 1), "absolute", param="gone", takeover="jump")])
+    midi.set_mappings([Mapping(Control("cc", 5, 1), "absolute", param="gone", takeover="jump"),
+                       Mapping(Control("cc", 6, 1), "relative-twos", param="gone2"),
+                       Mapping(Control("note", 40, 1), "toggle", param="gone3")])
     for _ in range(3):
-        midi.handle_message("pads", [0x90, 40, 100])
         midi.handle_message("pads", cc(1, 5, 10))
-    wait_until(midi.actions_idle, what="the action thread")
-    assert sum("no action named 'freeze'" in r for r in reports) == 1
-    assert sum("no parameter named 'gone'" in r for r in reports) == 1
+        midi.handle_message("pads", cc(1, 6, 1))
+        midi.handle_message("pads", [0x90, 40, 100])
+        midi.handle_message("pads", [0x80, 40, 0])
+    for name in ("gone", "gone2", "gone3"):
+        assert sum(f"no parameter named '{name}'" in r for r in reports) == 1
+    assert rec.commands == []
+    # An action outside the show's vocabulary is refused when the mapping is made, in one line.
+    with pytest.raises(MappingError, match="no action named 'warp'"):
+        Mapping(Control("note", 41, 1), "trigger", action="warp")
+    with pytest.raises(MappingError, match="needs an argument"):
+        Mapping(Control("note", 41, 1), "trigger", action="recall-preset")
 
 
 def test_learn_binds_the_next_control_and_moves_it(rig):
@@ -280,10 +285,9 @@ def test_learn_a_pad_to_an_action_does_not_fire_it(rig):
     midi.handle_message("pads", [0x99, 44, 100])
     midi.handle_message("pads", [0x89, 44, 0])
     assert midi.mappings == (Mapping(Control("note", 44, 10), "trigger", action="recall-preset:2"),)
-    assert midi.actions_idle() and rec.calls == []
+    assert rec.commands == []
     midi.handle_message("pads", [0x99, 44, 100])
-    wait_until(lambda: len(rec.calls) == 1, what="the learned pad")
-    assert rec.calls[0].argument == "2"
+    assert [c.which for c in rec.commands] == ["2"]
 
 
 def test_learn_picks_the_kind_from_the_message_and_the_request(rig):
@@ -347,7 +351,8 @@ def test_mappings_round_trip_through_the_controller(rig):
     midi.learn("gain")
     midi.handle_message("ctl", cc(1, 21, 5))
     saved = midi.mappings_to_list()
-    other = MidiController(make_params())
+    other_params = make_params()
+    other = MidiController(other_params, post=ApplyToParams(other_params))
     other.load_mappings(saved)
     assert other.mappings == midi.mappings
     with pytest.raises(MappingError, match="autosave: midi.mappings #1: unknown key 'knob'"):
@@ -372,6 +377,158 @@ def test_clock_through_the_router_sets_tempo_and_drives_the_sink(rig):
     assert len(rec.ticks) == n and rec.events[0][0] == "start"
     midi.handle_message("clk", [0xFC], t=t0 + n * period)
     assert rec.events[-1][0] == "stop" and not midi.clock_state().running
+
+
+# --- the show's queue between the knob and the value ---------------------------------------------
+
+
+class Show:
+    """The show's side of the command path, turned by hand: its CommandQueue, and the step of its
+    main loop that applies what was posted (parameter commands to the store, the rest kept)."""
+
+    def __init__(self, params: ParamStore) -> None:
+        self.params = params
+        self.queue = CommandQueue()
+        self.others: list = []
+        self.applied: list[tuple[str, float]] = []
+        params.subscribe(lambda name, value, origin: self.applied.append((name, value)))
+
+    def turn(self) -> list:
+        drained = self.queue.drain()
+        for command in drained:
+            if not apply_param_command(self.params, command):
+                self.others.append(command)
+        return drained
+
+
+@pytest.fixture
+def show_rig():
+    params = make_params()
+    show = Show(params)
+    midi = MidiController(params, post=show.queue.post)
+    midi.start()
+    yield params, midi, show
+    midi.stop()
+
+
+def test_pickup_against_the_applied_value_with_many_moves_per_turn(show_rig):
+    params, midi, show = show_rig
+    knob = Control("cc", 21, 1)
+    midi.set_mappings([Mapping(knob, "absolute", param="hue")])
+    for v in (0, 20, 40, 60, 70, 80, 90):  # crosses 0.5 (63.5) between 60 and 70
+        midi.handle_message("ctl", cc(1, 21, v))
+    assert params.get("hue") == 0.5  # nothing applied until the show's loop turns
+    (move,) = show.turn()  # one command: the moves after the pick-up, coalesced to the last
+    assert move == SetParam("hue", 90 / 127, normalized=True, origin=knob, t=move.t, source="midi")
+    assert params.get("hue") == pytest.approx(90 / 127) and midi.takeover_state(knob) == (pytest.approx(90 / 127), True)
+    # A preset recall applied by the show: the knob must pick the new value up again.
+    params.set_many({"hue": 0.9})
+    for v in (95, 100, 110):
+        midi.handle_message("ctl", cc(1, 21, v))
+    assert show.turn() == [] and params.get("hue") == 0.9
+    midi.handle_message("ctl", cc(1, 21, 120))  # passes 0.9 · 127 = 114.3
+    midi.handle_message("ctl", cc(1, 21, 125))
+    show.turn()
+    assert params.get("hue") == pytest.approx(125 / 127)
+
+
+def test_a_knob_move_applied_after_another_change_keeps_the_knob_in_control(show_rig):
+    params, midi, show = show_rig
+    knob = Control("cc", 21, 1)
+    midi.set_mappings([Mapping(knob, "absolute", param="hue", takeover="pickup")])
+    midi.handle_message("ctl", cc(1, 21, 64))
+    show.turn()
+    assert midi.takeover_state(knob)[1]
+    midi.handle_message("ctl", cc(1, 21, 70))  # queued...
+    params.set("hue", 0.2)  # ...when another change is applied (the operator's slider, say)
+    midi.handle_message("ctl", cc(1, 21, 72))  # the knob is behind 0.2 now: this move waits
+    show.turn()  # the queued move lands: the value is the knob's again
+    assert params.get("hue") == pytest.approx(70 / 127) and midi.takeover_state(knob)[1]
+    midi.handle_message("ctl", cc(1, 21, 74))  # so the knob drives it, without passing 70 again
+    show.turn()
+    assert params.get("hue") == pytest.approx(74 / 127)
+    # After a bank switch only passing through the value counts, even for a move still queued.
+    midi.handle_message("ctl", cc(1, 21, 80))
+    midi.arm_takeover()
+    show.turn()
+    assert params.get("hue") == pytest.approx(80 / 127) and not midi.takeover_state(knob)[1]
+    midi.handle_message("ctl", cc(1, 21, 90))
+    show.turn()
+    assert params.get("hue") == pytest.approx(80 / 127)
+
+
+def test_scale_takeover_adds_up_several_moves_per_turn(show_rig):
+    params, midi, show = show_rig
+    midi.set_mappings([Mapping(Control("cc", 1, 1), "absolute", param="hue", takeover="scale")])
+    params.set("hue", 0.8)
+    positions = [26, 32, 38, 44, 50]
+    value, previous = 0.8, None
+    for p in positions:  # what applying each move at once gives
+        r = absolute_move("scale", previous, p / 127, value, False)
+        value = r.value if r.value is not None else value
+        previous = p / 127
+    for p in positions:
+        midi.handle_message("ctl", cc(1, 1, p))
+    show.turn()
+    assert params.get("hue") == pytest.approx(value) and 0.8 < value < 1.0
+
+
+def test_encoder_ticks_and_pads_between_two_turns_all_count(show_rig):
+    params, midi, show = show_rig
+    midi.set_mappings([
+        Mapping(Control("cc", 16, 1), "relative-twos", param="hue", step=1 / 1024),
+        Mapping(Control("note", 36, 10), "trigger", action="blackout"),
+        Mapping(Control("note", 37, 10), "momentary", param="strobe"),
+        Mapping(Control("note", 38, 10), "toggle", param="freeze"),
+        Mapping(Control("note", 39, 10), "trigger", action="tap-tempo"),
+    ])
+    t0 = time.perf_counter()
+    for i in range(300):  # 300 ticks of +1 and 3 of each pad, all before the show's loop turns
+        midi.handle_message("enc", cc(1, 16, 1))
+        if i % 100 == 0:
+            for note in (36, 37, 38):
+                midi.handle_message("pads", [0x99, note, 100])
+                midi.handle_message("pads", [0x89, note, 0])
+            midi.handle_message("pads", [0x99, 39, 100], t=t0 + i)
+    drained = show.turn()
+    nudges = [c for c in drained if isinstance(c, NudgeParam)]
+    assert len(nudges) <= 4  # summed between the pads, never read from a stale value
+    assert params.get("hue") == 0.5 + 300 / 1024
+    assert [type(c) for c in show.others].count(Blackout) == 3
+    assert [c.t for c in show.others if isinstance(c, Tap)] == [t0, t0 + 100, t0 + 200]  # each pad's own time
+    assert [v for n, v in show.applied if n == "strobe"] == [1.0, 0.0] * 3  # every press and release
+    assert sum(isinstance(c, ToggleParam) for c in drained) == 3 and params.get("freeze") == 1.0
+
+
+# --- faults in the controller's threads -------------------------------------------------------------
+
+
+def test_a_feedback_send_that_raises_restarts_the_sender_and_raises_an_alarm(caplog):
+    board = AlarmBoard()
+    sent: list = []
+    calls = []
+
+    def send(port, msgs):
+        calls.append(msgs)
+        if len(calls) == 2:
+            raise RuntimeError("injected feedback fault")
+        sent.append(msgs)
+
+    fb = FeedbackSender(send, rate_hz=200.0, supervisor=Supervisor(board))
+    fb.start()
+    try:
+        a, b = Control("cc", 1, 1), Control("cc", 2, 1)
+        fb.update(a, ((0xB0, 1, 10),))
+        wait_until(lambda: sent == [((0xB0, 1, 10),)], what="the first value")
+        fb.update(b, ((0xB0, 2, 20),))  # this send raises
+        wait_until(lambda: board.shown(), what="the alarm")
+        assert board.shown()[0].text == "MIDI LED FEEDBACK RESTARTED (1)"
+        wait_until(lambda: ((0xB0, 2, 20),) in sent, timeout=5.0, what="the failed value, sent after the restart")
+        fb.update(a, ((0xB0, 1, 11),))
+        wait_until(lambda: ((0xB0, 1, 11),) in sent, what="later values")
+    finally:
+        fb.stop()
+    assert "injected feedback fault" in caplog.text and "Traceback" in caplog.text
 
 
 # --- clock tracker and timestamps (pure) -------------------------------------------------------
@@ -532,7 +689,7 @@ def test_a_learn_that_cannot_make_a_mapping_says_so_once():
     from vjgan.control.router import LearnRequest, MidiRouter
 
     reports: list[str] = []
-    router = MidiRouter(make_params(), dispatch_action=lambda name, t: None, report=reports.append,
+    router = MidiRouter(make_params(), post=lambda command: None, report=reports.append,
                         open_inputs=lambda: ["a", "b"])
     router.learn(LearnRequest("hue"))
     router.handle(" ", cc(1, 10, 5), time.perf_counter())  # a nameless port cannot be recorded
@@ -547,7 +704,8 @@ def test_midi_clock_drives_the_audio_beat_clock():
     beat_clock = BeatClock()
     sink = ExternalClockSink(beat_clock)
     assert isinstance(sink, ClockSink)
-    midi = MidiController(make_params(), clock=sink)
+    params = make_params()
+    midi = MidiController(params, post=ApplyToParams(params), clock=sink)
     period = 60.0 / (100.0 * 24)
     t0 = time.perf_counter()
     midi.handle_message("clk", [0xFA], t=t0)

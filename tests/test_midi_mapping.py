@@ -1,12 +1,10 @@
-"""Mappings as data (dicts for presets and autosave, strict validation) and the action registry."""
+"""Mappings as data (dicts for presets and autosave, strict validation), bound to the show's actions."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
-from vjgan.control.actions import ActionCall, ActionRegistry, UnknownActionError, parse_action_name
+from vjgan.control.commands import ACTIONS
 from vjgan.control.mapping import (Control, Mapping, MappingError, MappingTable, mappings_from_list,
                                    mappings_to_list, stable_port_name)
 from vjgan.errors import UserError
@@ -64,11 +62,11 @@ def test_dicts_survive_toml():
 
 @pytest.mark.parametrize("d, needle", [
     ({"channel": 1, "cc": 21, "kind": "absolute", "param": "x", "colour": "red"}, "unknown key 'colour'"),
-    ({"channel": 0, "cc": 21, "kind": "absolute", "param": "x"}, "channel must be an integer in 1..16"),
-    ({"channel": 17, "cc": 21, "kind": "absolute", "param": "x"}, "channel must be an integer in 1..16"),
-    ({"channel": "1", "cc": 21, "kind": "absolute", "param": "x"}, "channel must be an integer"),
-    ({"channel": True, "cc": 21, "kind": "absolute", "param": "x"}, "channel must be an integer"),
-    ({"channel": 1, "cc": 128, "kind": "absolute", "param": "x"}, "cc must be an integer in 0..127"),
+    ({"channel": 0, "cc": 21, "kind": "absolute", "param": "x"}, "channel must be a whole number in [1, 16], got"),
+    ({"channel": 17, "cc": 21, "kind": "absolute", "param": "x"}, "channel must be a whole number in [1, 16], got"),
+    ({"channel": "1", "cc": 21, "kind": "absolute", "param": "x"}, "channel must be a whole number"),
+    ({"channel": True, "cc": 21, "kind": "absolute", "param": "x"}, "channel must be a whole number"),
+    ({"channel": 1, "cc": 128, "kind": "absolute", "param": "x"}, "cc must be a whole number in [0, 127], got 128"),
     ({"channel": 1, "cc": 1, "note": 1, "kind": "absolute", "param": "x"}, "exactly one of 'cc' or 'note'"),
     ({"channel": 1, "kind": "absolute", "param": "x"}, "exactly one of 'cc' or 'note'"),
     ({"cc": 1, "kind": "absolute", "param": "x"}, "missing key 'channel'"),
@@ -155,64 +153,34 @@ def test_stable_port_name_drops_alsa_numbers():
 # --- actions ------------------------------------------------------------------------------------
 
 
-def test_action_names():
-    assert parse_action_name("recall-preset:3") == ("recall-preset", "3")
-    assert parse_action_name("blackout") == ("blackout", None)
-    for bad in ("", "Blackout", "recall preset", "x:", ":3", "a:b:c"):
-        with pytest.raises(UnknownActionError):
-            parse_action_name(bad)
+def test_pads_bind_to_the_shows_vocabulary_of_actions():
+    for spec in ACTIONS.values():
+        name = f"{spec.name}:3" if spec.argument else spec.name
+        m = Mapping(Control("note", 36, 10), "trigger", action=name)
+        assert Mapping.from_dict(m.to_dict()) == m
+    for bad, reason in (("warp", "no action named 'warp'"), ("recall-preset", "needs an argument"),
+                        ("blackout:1", "takes no argument"), ("Black Out", "is not an action name")):
+        with pytest.raises(MappingError, match=reason) as e:
+            mappings_from_list([{"channel": 10, "note": 36, "kind": "trigger", "action": bad}], "preset live.toml")
+        assert str(e.value).startswith("preset live.toml #1: ") and "\n" not in str(e.value)
 
 
-def test_registry_invokes_with_argument_and_time():
-    reg = ActionRegistry()
-    calls: list[ActionCall] = []
-    reg.register("recall-preset", calls.append, takes_argument=True)
-    reg.register("blackout", calls.append)
-    reg.invoke("recall-preset:7", t=12.5, source="midi")
-    reg.invoke("blackout")
-    assert calls[0] == ActionCall("recall-preset", "7", 12.5, "midi")
-    assert calls[1].name == "blackout" and calls[1].argument is None and calls[1].t > 0
-    assert reg.names() == ["blackout", "recall-preset"]
-    assert reg.has("recall-preset:1") and not reg.has("recall-preset") and not reg.has("blackout:1")
-    assert [i.description != "" for i in reg.infos()] == [True, True]  # standard actions are described
+def action_table() -> list[str]:
+    """The action table of docs/midi.md, made from the vocabulary."""
+    lines = ["| action | what it does |", "|---|---|"]
+    for spec in sorted(ACTIONS.values(), key=lambda s: s.name):
+        if spec.argument:
+            lines.append(f"| `{spec.name}:ARG` | {spec.description} (ARG: {spec.argument}) |")
+        else:
+            lines.append(f"| `{spec.name}` | {spec.description} |")
+    return lines
 
 
-def test_registry_errors_are_user_errors():
-    reg = ActionRegistry()
-    reg.register("recall-preset", lambda call: None, takes_argument=True)
-    with pytest.raises(UnknownActionError, match="no action named 'freeze' .known: recall-preset."):
-        reg.invoke("freeze")
-    with pytest.raises(UnknownActionError, match="needs an argument, e.g. 'recall-preset:1'"):
-        reg.invoke("recall-preset")
-    reg.register("freeze", lambda call: None)
-    with pytest.raises(UnknownActionError, match="takes no argument"):
-        reg.invoke("freeze:2")
-    with pytest.raises(ValueError):
-        reg.register("recall-preset:2", lambda call: None)
-    reg.unregister("freeze")
-    assert not reg.has("freeze")
+def test_the_midi_docs_list_the_vocabulary_of_actions():
+    from pathlib import Path
 
-
-def test_registry_registration_is_thread_safe():
-    reg = ActionRegistry()
-    hits = []
-    lock = threading.Lock()
-
-    def worker(k: int) -> None:
-        for i in range(200):
-            name = f"a{k}-{i}"
-
-            def fn(call, name=name):
-                with lock:
-                    hits.append(call.name)
-
-            reg.register(name, fn)
-            reg.invoke(name)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert len(reg.names()) == 800
-    assert sorted(hits) == sorted(reg.names())
+    text = (Path(__file__).resolve().parent.parent / "docs" / "midi.md").read_text().splitlines()
+    start = text.index("<!-- actions: vjgan.control.commands.ACTIONS -->") + 1
+    end = text.index("<!-- end of actions -->")
+    expected = "\n".join(action_table())
+    assert text[start:end] == action_table(), f"docs/midi.md's action table should read:\n{expected}"

@@ -201,5 +201,77 @@ def test_bad_motion_config_names_the_key() -> None:
         MotionConfig.from_dict(None, None, [{"name": "x", "source": "treble", "target": "noise"}])
     with pytest.raises(MotionConfigError, match="snap needs an onset"):
         MotionConfig.from_dict(None, None, [{"name": "x", "source": "band.bass", "target": "snap"}])
-    with pytest.raises(MotionConfigError, match="expected a number"):
+    with pytest.raises(MotionConfigError, match="max_speed must be a number"):
         MotionConfig.from_dict({"max_speed": "fast"}, None, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# the engine runs with every value the preset rules admit (vjgan.validation)
+
+
+def _bounds(rule) -> list[float]:
+    """The extreme admitted values of a rule (the next float inside an open bound)."""
+    out = []
+    for bound, is_open, inward in ((rule.low, rule.low_open, math.inf), (rule.high, rule.high_open, -math.inf)):
+        if bound is not None:
+            out.append(math.nextafter(bound, inward) if is_open else bound)
+    return out
+
+
+def _ruled_fields():
+    from vjgan.motion.config import KeyframeConfig
+    from vjgan.validation import NUMBER
+
+    for table, cls in (("motion", MotionConfig), ("keyframes", KeyframeConfig), ("routes", RouteConfig)):
+        for f in dataclasses.fields(cls):
+            if NUMBER in f.metadata:
+                for value in _bounds(f.metadata[NUMBER]):
+                    yield table, f.name, value
+
+
+ALL_TARGETS = [
+    {"name": "expr", "source": "band.bass", "target": "expressiveness", "layers": "all"},
+    {"name": "pose", "source": "beat.sin", "target": "direction", "layers": "coarse"},
+    {"name": "kick", "source": "onset.bass", "target": "snap"},
+    {"name": "grain", "source": "loudness", "target": "noise", "layers": "fine"},
+    {"name": "beat", "source": "beat", "target": "direction", "layers": "0-99", "direction": 3},
+]
+
+
+@pytest.mark.parametrize("table,name,value", list(_ruled_fields()))
+def test_engine_runs_at_every_admitted_limit(G, space, table: str, name: str, value: float) -> None:
+    motion, keyframes = {}, {"seeds": [0, 2**32 - 1]}
+    routes = [dict(r) for r in ALL_TARGETS]
+    if table == "motion":
+        motion[name] = value
+    elif table == "keyframes":
+        keyframes[name] = [int(value)] if name == "seeds" else value
+    else:
+        for r in routes:
+            r[name] = value
+            if name == "gain_max":
+                r["gain"] = min(0.5, value)
+    try:
+        cfg = MotionConfig.from_dict(motion, keyframes, routes)
+    except MotionConfigError:
+        pytest.skip("refused with the other fields' defaults (a check between fields): not admitted")
+    kf = cfg.keyframes
+    frames = keyframes_from_seeds(G, kf.seeds, kf.truncation, kf.class_index)
+    engine = LatentEngine(space, frames, G.num_ws, 9, cfg)
+    store = ParamStore(engine.param_specs())
+    smoother = ParamSmoother()
+    onsets = {}
+    for i in range(150):
+        t = i / 60
+        if i == 50:
+            for spec in store.specs():
+                store.set(spec.name, spec.maximum)
+        if i == 100:
+            for spec in store.specs():
+                store.set(spec.name, spec.minimum)
+        if i % 15 == 0:
+            onsets["bass"] = t
+        features = None if i % 40 < 5 else features_at(t, bass=(i % 7) / 7, onset=i % 15 == 0, bpm=60 + i)
+        values = smoother.step(store.snapshot(), store.spec_map(), 1 / 60)
+        out = engine.step(t, 1 / 60 if i % 30 else 5.0, features, values, onsets)
+        assert np.all(np.isfinite(out.ws)) and np.all(np.isfinite(out.noise_gains)) and math.isfinite(out.drift_position)

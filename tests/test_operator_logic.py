@@ -16,7 +16,8 @@ import pytest
 
 from vjgan.audio.features import rest_features
 from vjgan.config import load_preset, user_presets_dir
-from vjgan.control.actions import ActionRegistry
+from vjgan.control.apply import ApplyToParams
+from vjgan.control.commands import ACTIONS
 from vjgan.control.mapping import Control, Mapping
 from vjgan.control.midi import MidiController
 from vjgan.motion.params import ParamSpec, ParamStore
@@ -343,11 +344,10 @@ def test_display_meters_measure_rate_and_latency() -> None:
 def controller() -> tuple[ParamStore, MidiController]:
     params = ParamStore([ParamSpec("master", 1.0), ParamSpec("blackout", 0.0, toggle=True),
                          ParamSpec("gain.bass", 0.9, 0.0, 2.0)])
-    actions = ActionRegistry()
-    fired: list[str] = []
-    actions.register("blackout", lambda call: fired.append(call.name))
-    actions.register("recall-preset", lambda call: fired.append(f"recall {call.argument}"), takes_argument=True)
-    return params, MidiController(params, actions, inputs=(), report=lambda line: None)
+    fired: list = []
+    midi = MidiController(params, post=ApplyToParams(params, other=fired.append), inputs=(), report=lambda line: None)
+    midi.fired = fired  # (the commands that are not parameter moves, for the assertions)
+    return params, midi
 
 
 def test_rows_and_midi_view_from_a_controller() -> None:
@@ -358,12 +358,13 @@ def test_rows_and_midi_view_from_a_controller() -> None:
     rows = param_rows(params, midi.mappings_for)
     assert [r.target for r in rows] == ["master", "blackout", "gain.bass"]
     assert rows[2].mapping == "ch 1 CC 21" and rows[1].toggle and rows[2].maximum == 2.0
-    actions = action_rows(midi, ["default", "drop"])
-    titles = [(r.target, r.kind, r.title) for r in actions]
-    assert ("blackout", ACTION, "blackout") in titles and ("tap-tempo", ACTION, "tap-tempo") in titles
-    assert [t for t in titles if t[0].startswith("recall-preset")] == [
-        ("recall-preset:1", ACTION, "recall-preset:1 (default)"), ("recall-preset:2", ACTION, "recall-preset:2 (drop)")]
-    assert {r.target for r in action_rows(None, ["default"])} >= {"blackout", "freeze", "acknowledge"}  # no MIDI needed
+    actions = action_rows(midi, ["default", "drop"])  # the show's vocabulary, a recall per preset
+    assert [r.target for r in actions] == sorted(
+        [n for n in ACTIONS if n != "recall-preset"] + ["recall-preset:1", "recall-preset:2"])
+    assert {r.kind for r in actions} == {ACTION} and ("blackout", "blackout") in [(r.target, r.title) for r in actions]
+    assert [r.title for r in actions if r.target.startswith("recall-preset")] == [
+        "recall-preset:1 (default)", "recall-preset:2 (drop)"]
+    assert action_rows(None, ["default"]) == action_rows(midi, ["default"])  # with or without MIDI
     # Learned at 100/127 while the value is 0.9/2: the knob must pick the value up first.
     assert param_rows(params, midi.mappings_for, midi.takeover_state)[2].pickup == pytest.approx(100 / 127)
     for value in (80, 57):  # through 0.45 of the range: taken over

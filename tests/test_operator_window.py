@@ -36,7 +36,6 @@ from vjgan.display.renderer import Renderer
 from vjgan.display.settings import RendererConfig
 from vjgan.display.window import OutputWindow, WindowConfig
 from vjgan.live.app import LiveOptions, LiveShow
-from vjgan.live.midi_link import show_actions
 from vjgan.motion.params import ParamSpec
 from vjgan.operator.console import OperatorConsole, start_console
 from vjgan.operator.hud import Rect
@@ -104,7 +103,8 @@ class Stage:
         show.window = OutputWindow(WindowConfig(size=output_size, title="vjgan output"))
         show.renderer = Renderer(show.window.ctx, show.window.framebuffer_size,
                                  RendererConfig(display_hz=show.window.refresh_hz, upload="pbo"))
-        show.midi = MidiController(show.params, show_actions(show), inputs=(), report=self.lines.append)
+        show.midi = MidiController(show.params, post=show.post, supervisor=show.supervisor, inputs=(),
+                                   report=self.lines.append)
         # Switching presets builds a scene on the generator, which this stage has not got: the
         # request is recorded here and carried out for real in the `vjgan live` tests.
         self.switched: list[str] = []
@@ -313,7 +313,8 @@ def test_learn_binds_the_next_control_and_shows_it(stage: Stage, x_input: XInput
     # The learned knob drives its parameter (pick-up: it takes over once it meets the value).
     for value in (70, 57, 64):
         midi.handle_message("nanoKONTROL2 SLIDER/KNOB", [0xB0, 21, value])
-    assert stage.show.params.get("gain.bass") == pytest.approx(2.0 * 64 / 127)
+    # (through the command path: applied on the show's next turn)
+    assert stage.until(lambda: stage.show.params.get("gain.bass") == pytest.approx(2.0 * 64 / 127))
 
     # Delete unbinds it again.
     x_input.press("Delete")

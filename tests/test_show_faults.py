@@ -80,3 +80,54 @@ def test_generator_and_analyzer_faults_are_survived_shown_and_acknowledged(xvfb,
     player.join(10)
     assert set(seen["operator"]) >= {"GENERATOR RESTARTED (1)", "AUDIO ANALYSIS RESTARTED (1)"}
     assert seen["after"] == ()
+
+
+@pytest.mark.slow
+def test_rapid_preset_recalls_build_only_what_is_needed_and_play_the_last(xvfb, tmp_path, monkeypatch) -> None:  # noqa: F811
+    """21 recalls within a few seconds: superseded builds are cancelled (not 21 scenes in memory),
+    and the show ends up playing the preset asked for last; a recall that fails leaves it in place."""
+    import resource
+
+    from vjgan.control.commands import RecallPreset
+    from vjgan.engine.synth import Synthesizer
+    from vjgan.live.app import LiveOptions, LiveShow
+
+    monkeypatch.setenv("VJGAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("VJGAN_DATA_DIR", str(tmp_path / "data"))
+    built = []
+    real_init = Synthesizer.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(1)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Synthesizer, "__init__", counting_init)
+    show = LiveShow(LiveOptions(model=str(MODEL), demo=True, duration=90, window_size=(320, 180), fresh=True,
+                                operator=False, midi=("no-such-controller",)))
+    seen: dict[str, object] = {}
+
+    def play() -> None:
+        try:
+            wait_until(lambda: show.worker is not None and show.frames.latest() is not None, what="the first frame")
+            rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            names = ["living-portrait", "default", "drop"] * 7
+            for name in names:
+                show.post(RecallPreset(name, source="test"))
+                time.sleep(0.05)
+            wait_until(lambda: show.preset.name == names[-1] and show.worker.scene.preset.name == names[-1]
+                       and show.director.building is None, what="the last recall")
+            seen["builds"] = len(built) - 1  # the first scene was built at start
+            seen["rss_growth_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+            show.post(RecallPreset("no-such-preset", source="test"))
+            time.sleep(1.0)
+            seen["after_bad"] = show.preset.name
+        finally:
+            show.stop()
+
+    player = threading.Thread(target=play, daemon=True)
+    player.start()
+    assert show.run() == 0
+    player.join(10)
+    assert 1 <= seen["builds"] <= 6, seen  # not 21
+    assert seen["rss_growth_mb"] < 400, seen
+    assert seen["after_bad"] == "drop"

@@ -6,11 +6,28 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from . import __version__
 from .errors import UserError
 from .logs import setup_logging
+from .audio.config import GAIN_DB
+from .validation import Number, cli_number
+
+# Numeric options, refused by the parser in one line (a 0 fps floor would divide by zero later).
+MIN_FPS = cli_number(Number(0.1, 1000.0, unit="fps"))
+SECONDS = cli_number(Number(0.0, 1e6, low_open=True, unit="s"))
+COUNT = cli_number(Number(1, 1_000_000, whole=True))
+THREADS = cli_number(Number(1, 1024, whole=True))
+RESOLUTION = cli_number(Number(4, 4096, whole=True, unit="px"))
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, except that a bad argument is one line, like every other vjgan error (the
+    usage is one `--help` away). Subcommand parsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -31,10 +48,15 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix != ".safetensors":
         raise UserError(f"output {out} must end in .safetensors (vjgan's own format)")
+    if not out.parent.is_dir():  # never made silently: a mistyped folder would hide the model
+        raise UserError(f"output folder {out.parent} does not exist; create it first")
     if out.exists() and not args.force:
         raise UserError(f"output {out} exists; pass --force to replace it")
     G = load_generator(args.input)
-    save_generator(G, out, metadata={"converted_from": Path(args.input).name, "source_format": G.source_format})
+    try:
+        save_generator(G, out, metadata={"converted_from": Path(args.input).name, "source_format": G.source_format})
+    except OSError as e:  # a full disk, a quota, a read-only folder: the old file (if any) is untouched
+        raise UserError(f"cannot write {out}: {e.strerror or type(e).__name__}") from None
     print(f"wrote {out} ({FORMAT_NAMES.get(G.source_format, G.source_format)} → vjgan .safetensors, "
           f"{G.img_resolution}x{G.img_resolution}, {out.stat().st_size / 1e6:.1f} MB)")
     return 0
@@ -102,13 +124,14 @@ def _bench_live(args: argparse.Namespace, device) -> int:
     else:
         models = [random_generator(config_f(r)) for r in args.res]
     for model in models:
-        result = run_live_bench(model, device, seconds=args.seconds, output=(w, h), min_fps=args.min_fps)
+        result = run_live_bench(model, device, seconds=args.seconds, output=(w, h), min_fps=args.min_fps,
+                                redraw=args.redraw)
         print_live_bench(result)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vjgan", description="A real-time GAN visual instrument for live concerts.")
+    parser = OneLineParser(prog="vjgan", description="A real-time GAN visual instrument for live concerts.")
     parser.add_argument("--version", action="version", version=f"vjgan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -129,15 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", nargs="?", help="a model file, 'default' (the shipped model), 'live', 'display' or 'rig' "
                                              "(default: the shipped model on a CPU, random config-F networks on CUDA)")
     p.add_argument("--live-model", help="with `bench live`: a model file instead of random config-F networks")
-    p.add_argument("--seconds", type=float, default=20.0, help="with `bench live`: length of the click track")
+    p.add_argument("--seconds", type=SECONDS, default=20.0, help="with `bench live`: length of the click track")
     p.add_argument("--output", default="640x360", help="with `bench live` / `bench display`: offscreen output size")
-    p.add_argument("--min-fps", type=float, default=24.0, help="with `bench live`: the frame budget's floor")
-    p.add_argument("--res", type=int, nargs="+", default=[256, 512, 1024],
+    p.add_argument("--min-fps", type=MIN_FPS, default=24.0, help="with `bench live`: the frame budget's floor")
+    p.add_argument("--redraw", choices=("live", "every"), default="live",
+                   help="with `bench live`: redraw as the live show does (default), or on every display tick")
+    p.add_argument("--res", type=RESOLUTION, nargs="+", default=[256, 512, 1024],
                    help="resolutions of the random config-F networks (CUDA, or `bench live` without --live-model)")
     p.add_argument("--device", help="cuda, mps or cpu (default: cuda when present)")
-    p.add_argument("--batch", type=int, default=8, help="batch size of the offline-rendering mode")
-    p.add_argument("--iters", type=int, default=50, help="timed iterations per repeat")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--batch", type=COUNT, default=8, help="batch size of the offline-rendering mode")
+    p.add_argument("--iters", type=COUNT, default=50, help="timed iterations per repeat")
+    p.add_argument("--threads", type=THREADS, help="CPU threads for torch")
     p.set_defaults(handler=_cmd_bench)
 
     p = sub.add_parser("live", help="play the show: audio in, pictures out (the default command)")
@@ -149,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--demo", action="store_true", help="the built-in demo groove (no input needed)")
     src.add_argument("--audio-backend", choices=("sounddevice", "pyaudio"), default="sounddevice")
     src.add_argument("--channel", default="mix", metavar="N|mix", help="input channel from 1, or 'mix' (default)")
-    src.add_argument("--gain", type=float, default=0.0, metavar="DB", help="manual input gain in dB")
+    src.add_argument("--gain", type=cli_number(GAIN_DB), default=0.0, metavar="DB", help="manual input gain in dB")
     src.add_argument("--monitor-audio", action="store_true", help="also play --file or --demo to the speakers")
     out = p.add_argument_group("output")
     out.add_argument("--monitor", metavar="NAME|INDEX", help="the projector's monitor (see `vjgan devices`)")
@@ -159,8 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--hud", action="store_true", help="text HUD on the output (single-screen rehearsal; off by default)")
     p.add_argument("--midi", action="append", metavar="PORT", help="MIDI input port (part of its name); repeat for several")
     p.add_argument("--device", help="cuda, mps or cpu (default: the fastest present)")
-    p.add_argument("--min-fps", type=float, default=24.0, help="below this generation rate, step down a block")
-    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--min-fps", type=MIN_FPS, default=24.0, help="below this generation rate, step down a block")
+    p.add_argument("--duration", type=SECONDS, metavar="S", help="stop after S seconds")
     p.add_argument("--fresh", action="store_true", help="ignore the autosaved running state")
     _add_rig_options(p)
     p.set_defaults(handler=_cmd_live)

@@ -27,6 +27,7 @@ from .audio.config import AnalysisConfig
 from .errors import UserError
 from .motion.config import MotionConfig
 from .resources import data_dir
+from .validation import Number, check_fields, number
 
 TOP_LEVEL_KEYS = ("name", "description", "model", "quantize", "audio", "motion", "keyframes", "routes", "display",
                   "midi", "params")
@@ -44,16 +45,14 @@ class DisplayConfig:
 
     fit: str = "fill"  # fit (letterbox), fill (crop) or stretch
     effects: tuple[dict[str, Any], ...] = ()  # chain of {name = "...", param = value, ...}
-    flash_limit_per_s: float = 3.0  # large full-frame luminance changes per second (photosensitivity)
-    master: float = 1.0
+    # large full-frame luminance changes per second (photosensitivity)
+    flash_limit_per_s: float = number(Number(0.1, 30.0, why="the limit can be raised, not removed"), 3.0)
+    master: float = number(Number(0.0, 1.0), 1.0)
 
     def __post_init__(self) -> None:
         if self.fit not in ("fit", "fill", "stretch"):
             raise ValueError(f"fit must be fit, fill or stretch, not {self.fit!r}")
-        if not 0 < self.flash_limit_per_s <= 30:
-            raise ValueError("flash_limit_per_s must be in (0, 30]; the limit can be raised, not removed")
-        if not 0 <= self.master <= 1:
-            raise ValueError("master must be in [0, 1]")
+        check_fields(self, "", PresetError)
         for effect in self.effects:
             if not isinstance(effect, Mapping) or not isinstance(effect.get("name"), str):
                 raise ValueError("each effect needs a name, e.g. { name = \"trails\" }")
@@ -64,6 +63,13 @@ class DisplayConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"fit": self.fit, "effects": [dict(e) for e in self.effects],
                 "flash_limit_per_s": self.flash_limit_per_s, "master": self.master}
+
+
+def _midi_validator():
+    """vjgan.control's strict reader of MIDI maps (imported late: config sits below control)."""
+    from .control.mapping import mappings_from_list
+
+    return mappings_from_list
 
 
 def _effect_validator():
@@ -103,7 +109,7 @@ class Preset:
                                "audio": self.audio.to_dict(), "motion": m["motion"], "keyframes": m["keyframes"],
                                "routes": m["routes"], "display": self.display.to_dict()}
         if self.midi:
-            out["midi"] = [dict(x) for x in self.midi]
+            out["midi"] = {"mappings": [dict(x) for x in self.midi]}
         if self.params:
             out["params"] = dict(self.params)
         if self.quantize != "off":
@@ -170,11 +176,21 @@ def preset_from_dict(data: Mapping[str, Any], source: str = "<preset>", path: Pa
     except (ValueError, TypeError, UserError) as e:
         raise fail("display", str(e)) from None
     midi = data.get("midi", [])
+    if isinstance(midi, Mapping) and set(midi) <= {"mappings"}:  # [[midi.mappings]], as docs/midi.md writes it
+        midi = midi.get("mappings", [])
     if not isinstance(midi, list) or not all(isinstance(m, Mapping) for m in midi):
-        raise fail("midi", "expected an array of tables ([[midi]])")
+        raise fail("midi", "expected an array of tables ([[midi.mappings]])")
     params = data.get("params", {})
-    if not isinstance(params, Mapping) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in params.values()):
+    if not isinstance(params, Mapping):
         raise fail("params", "expected a table of numbers")
+    for key, value in params.items():  # each parameter's own range applies when it is set (ParamStore clamps)
+        problem = Number().problem(value)
+        if problem is not None:
+            raise fail(f"params.{key}", problem)
+    try:
+        _midi_validator()(midi, "mappings")
+    except UserError as e:
+        raise fail("midi", str(e)) from None
     return Preset(name=data.get("name") or (path.stem if path else "untitled"), description=data.get("description", ""),
                   model=data.get("model", ""), audio=audio, motion=motion, display=display,
                   midi=tuple(dict(m) for m in midi), params={k: float(v) for k, v in params.items()},

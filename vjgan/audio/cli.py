@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence, TextIO
 
 from vjgan.audio.capture import BACKENDS, parse_channel
-from vjgan.audio.config import AnalysisConfig
+from vjgan.audio.config import GAIN_DB, AnalysisConfig
 from vjgan.atomic import atomic_write
 from vjgan.audio.features import Features
 from vjgan.errors import UserError
+from vjgan.validation import Number, cli_number
 
 
 # --- shared arguments (the `live` subcommand can reuse these) -----------------------------------
@@ -38,7 +39,7 @@ def add_audio_input_arguments(parser: argparse.ArgumentParser) -> None:
                    help="input channel number from 1, or 'mix' for a mono mix (default)")
     g.add_argument("--demo", action="store_true", help="use the built-in demo groove instead of an input")
     g.add_argument("--monitor", action="store_true", help="also play a file or the demo to the speakers")
-    g.add_argument("--gain", type=float, default=0.0, metavar="DB", help="manual input gain in dB (default 0)")
+    g.add_argument("--gain", type=cli_number(GAIN_DB), default=0.0, metavar="DB", help="manual input gain in dB (default 0)")
 
 
 def analysis_config_from_args(args: argparse.Namespace) -> AnalysisConfig:
@@ -56,7 +57,8 @@ def add_analyze_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     p.add_argument("--json", metavar="OUT", help="write bpm, beats, onsets, bands and per-hop frames as JSON")
     p.add_argument("--plot", metavar="OUT.png", help="draw envelopes, onsets, beats and tempo (needs matplotlib)")
     p.add_argument("--live", action="store_true", help="play FILE in real time with live meters instead")
-    p.add_argument("--duration", type=float, metavar="S", help="stop live meters after S seconds")
+    p.add_argument("--duration", type=cli_number(Number(0.0, 1e6, low_open=True, unit="s")), metavar="S",
+                   help="stop live meters after S seconds")
     add_audio_input_arguments(p)
     p.set_defaults(func=run_analyze)
     return p

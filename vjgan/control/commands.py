@@ -305,6 +305,8 @@ class CommandQueue:
         if full:
             self._say("full", f"commands arrive faster than the show can take them; dropped a {type(command).__name__}")
             return False
+        if self.posted.is_set():
+            return True  # the consumer was woken already and will drain this too (a flood wakes it once)
         self.posted.set()
         for wake in self._wakers:
             try:

@@ -4,7 +4,12 @@ A value can change a thousand times a second (an automation, a drag in the opera
 a USB MIDI controller takes a few thousand messages a second in all and chokes long before. So
 each control holds at most one pending update, the latest value wins, and a control is sent at
 most `rate_hz` times a second. A sender thread does the sending: the code that changes a
-parameter (the MIDI callback, the frame worker, the keyboard) only records the new value.
+parameter (the show's loop applying commands, the frame worker) only records the new value.
+
+The sender runs as a supervised task. The send function deals with the ports' own failures (a
+port unplugged mid-send, see ports.py); anything it raises is a fault: the batch that was being
+sent goes back to pending (unless a newer value came meanwhile), the supervisor logs it, raises
+an alarm and restarts the thread, and the LEDs catch up.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import threading
 import time
 from typing import Callable, Optional
 
+from ..supervise import Supervisor, Task
 from .mapping import ABSOLUTE14, Control, Mapping, TRIGGER
 from .messages import control_change, control_change_14bit, note_on
 
@@ -48,38 +54,34 @@ SendFn = Callable[[Optional[str], Messages], None]  # (port pattern or None, mes
 class FeedbackSender:
     """Per-control latest-value-wins queue and a thread that sends it at a bounded rate."""
 
-    def __init__(self, send: SendFn, rate_hz: float = 50.0, report: Callable[[str], None] = lambda line: None) -> None:
+    def __init__(self, send: SendFn, rate_hz: float = 50.0, supervisor: Optional[Supervisor] = None) -> None:
         if rate_hz <= 0:
             raise ValueError("rate_hz must be positive")
         self._send = send
         self._interval = 1.0 / rate_hz
-        self._report = report
+        self._supervisor = supervisor if supervisor is not None else Supervisor()
         self._cond = threading.Condition()
         self._pending: dict[Control, Messages] = {}
         self._shown: dict[Control, Messages] = {}  # what the control shows now (sent or set by hand)
         self._last_sent: dict[Control, float] = {}
-        self._thread: Optional[threading.Thread] = None
-        self._stopping = False
-        self._failed_once = False
+        self._task: Optional[Task] = None
         self.sent_count = 0
 
     def start(self) -> None:
         with self._cond:
-            if self._thread is not None:
+            if self._task is not None:
                 return
-            self._stopping = False
-            self._thread = threading.Thread(target=self._run, name="vjgan-midi-feedback", daemon=True)
-            self._thread.start()
+            self._task = self._supervisor.spawn("midi-feedback", self._run, label="MIDI LED FEEDBACK")
 
     def stop(self) -> None:
         with self._cond:
-            thread = self._thread
-            self._stopping = True
-            self._cond.notify_all()
-        if thread is not None:
-            thread.join(timeout=2.0)
+            task, self._task = self._task, None
+        if task is not None:
+            task.stop()
+            with self._cond:
+                self._cond.notify_all()
+            task.join(timeout=2.0)
         with self._cond:
-            self._thread = None
             self._pending.clear()
 
     def update(self, control: Control, messages: Messages) -> None:
@@ -106,30 +108,43 @@ class FeedbackSender:
         with self._cond:
             self._shown.clear()
 
-    def _run(self) -> None:
+    def _next_batch(self, stop: threading.Event) -> Optional[list[tuple[Control, Messages]]]:
+        """Wait for updates that are due; None when asked to stop."""
+        with self._cond:
+            while True:
+                if stop.is_set():
+                    return None
+                now = time.monotonic()
+                due = [c for c in self._pending if now - self._last_sent.get(c, -1e9) >= self._interval]
+                if due:
+                    batch = [(c, self._pending.pop(c)) for c in due]
+                    for c, msgs in batch:
+                        self._last_sent[c] = now
+                        self._shown[c] = msgs
+                    return batch
+                if self._pending:
+                    wait = min(self._last_sent[c] + self._interval for c in self._pending) - now
+                    self._cond.wait(max(wait, 0.0005))
+                else:
+                    self._cond.wait(0.25)  # (stop() notifies; the timeout is a second line of defence)
+
+    def _run(self, stop: threading.Event) -> None:
         while True:
-            with self._cond:
-                while True:
-                    if self._stopping:
-                        return
-                    now = time.monotonic()
-                    due = [c for c in self._pending if now - self._last_sent.get(c, -1e9) >= self._interval]
-                    if due:
-                        batch = [(c, self._pending.pop(c)) for c in due]
-                        for c, msgs in batch:
-                            self._last_sent[c] = now
-                            self._shown[c] = msgs
-                        break
-                    if self._pending:
-                        wait = min(self._last_sent[c] + self._interval for c in self._pending) - now
-                        self._cond.wait(max(wait, 0.0005))
-                    else:
-                        self._cond.wait()
-            for control, msgs in batch:
+            batch = self._next_batch(stop)
+            if batch is None:
+                return
+            for i, (control, msgs) in enumerate(batch):
                 try:
                     self._send(control.port, msgs)
-                    self.sent_count += 1
-                except Exception as e:  # a port that vanished mid-send: the port watcher reports it
-                    if not self._failed_once:
-                        self._failed_once = True
-                        self._report(f"MIDI feedback could not be sent ({e}); retrying with later values")
+                except BaseException:
+                    self._give_back(batch[i:])
+                    raise
+                self.sent_count += 1
+
+    def _give_back(self, unsent: list[tuple[Control, Messages]]) -> None:
+        """A send failed: what was not sent is pending again, unless a newer value is already."""
+        with self._cond:
+            for control, msgs in unsent:
+                if self._shown.get(control) == msgs:
+                    del self._shown[control]
+                self._pending.setdefault(control, msgs)

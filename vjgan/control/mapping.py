@@ -21,13 +21,13 @@ mapping and the key, never a silently dropped binding.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Literal, Mapping as TMapping, Optional, Sequence
 
 from ..errors import UserError
-from .actions import parse_action_name
+from ..validation import Number
+from .commands import check_action
 from .messages import CC14_LSB_OFFSET, CC14_MAX_MSB_NUMBER
 
 
@@ -68,6 +68,9 @@ SCALE = "scale"  # the value moves proportionally until knob and value meet at a
 TAKEOVER_MODES = (PICKUP, JUMP, SCALE)
 
 DEFAULT_STEP = 1.0 / 128.0  # relative encoders: one tick moves 1/128 of the range
+STEP = Number(0.0, 1.0, low_open=True)
+CHANNEL = Number(1, 16, whole=True)
+CONTROL_NUMBER = Number(0, 127, whole=True)  # a CC or note number
 DEFAULT_TAKEOVER = PICKUP
 
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
@@ -91,8 +94,8 @@ class Control:
     def __post_init__(self) -> None:
         if self.message not in ("cc", "note"):
             raise MappingError(f"MIDI control: message must be 'cc' or 'note' (got {self.message!r})")
-        _int_in("number", self.number, 0, 127, "MIDI control")
-        _int_in("channel", self.channel, 1, 16, "MIDI control")
+        _whole("number", self.number, CONTROL_NUMBER, "MIDI control")
+        _whole("channel", self.channel, CHANNEL, "MIDI control")
         if self.port is not None and (not isinstance(self.port, str) or not self.port.strip()):
             raise MappingError("MIDI control: port must be a non-empty string (a part of the port's name)")
 
@@ -133,7 +136,7 @@ class Mapping:
             raise _invalid(where, f"param {self.param!r} is not a parameter name")
         if self.action is not None:
             try:
-                parse_action_name(self.action)
+                check_action(self.action)  # a name of the show's vocabulary, with its argument if it takes one
             except UserError as e:
                 raise _invalid(where, str(e)) from None
             if self.kind != TRIGGER:
@@ -145,9 +148,9 @@ class Mapping:
         if self.kind == ABSOLUTE14 and self.control.number > CC14_MAX_MSB_NUMBER:
             raise _invalid(where, "a 14-bit control has its MSB on CC 0-31 (LSB on CC n+32), "
                                   f"not CC {self.control.number}")
-        if isinstance(self.step, bool) or not isinstance(self.step, (int, float)) or not math.isfinite(self.step) \
-                or not 0.0 < self.step <= 1.0:
-            raise _invalid(where, f"step must be a number in (0, 1] (got {self.step!r})")
+        problem = STEP.problem(self.step)
+        if problem is not None:
+            raise _invalid(where, f"step {problem}")
         if self.takeover not in TAKEOVER_MODES:
             raise _invalid(where, f"takeover {self.takeover!r} is not one of {', '.join(TAKEOVER_MODES)}")
         if not isinstance(self.feedback, bool):
@@ -214,8 +217,8 @@ class Mapping:
                 raise _invalid(where, f"missing key {key!r}")
         if ("param" in d) == ("action" in d):
             raise _invalid(where, "give exactly one of 'param' or 'action'")
-        number = _int_in(message, d[message], 0, 127, where)
-        channel = _int_in("channel", d["channel"], 1, 16, where)
+        number = _whole(message, d[message], CONTROL_NUMBER, where)
+        channel = _whole("channel", d["channel"], CHANNEL, where)
         port = d.get("port")
         if port is not None and (not isinstance(port, str) or not port.strip()):
             raise _invalid(where, "port must be a non-empty string (a part of the port's name)")
@@ -230,8 +233,9 @@ class Mapping:
         if "step" in d and kind not in RELATIVE_KINDS:
             raise _invalid(where, f"'step' applies to relative kinds only, not {kind!r}")
         step = d.get("step", DEFAULT_STEP)
-        if isinstance(step, bool) or not isinstance(step, (int, float)):
-            raise _invalid(where, f"step must be a number in (0, 1] (got {step!r})")
+        problem = STEP.problem(step)
+        if problem is not None:
+            raise _invalid(where, f"step {problem}")
         takeover = d.get("takeover", DEFAULT_TAKEOVER)
         if not isinstance(takeover, str):
             raise _invalid(where, f"takeover must be one of {', '.join(TAKEOVER_MODES)}")
@@ -249,10 +253,11 @@ class Mapping:
 _ALLOWED_KEYS = frozenset({"port", "channel", "cc", "note", "kind", "param", "action", "takeover", "step", "feedback"})
 
 
-def _int_in(key: str, value: Any, lo: int, hi: int, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise _invalid(where, f"{key} must be an integer in {lo}..{hi} (got {value!r})")
-    return value
+def _whole(key: str, value: Any, rule: Number, where: str) -> int:
+    problem = rule.problem(value)
+    if problem is not None:
+        raise _invalid(where, f"{key} {problem}")
+    return int(value)
 
 
 def mappings_to_list(mappings: Iterable[Mapping]) -> list[dict[str, Any]]:

@@ -1,9 +1,8 @@
 """The MIDI controller of the live show: ports, mappings, learn, takeover, clock and LED feedback.
 
     params = ParamStore([...])
-    actions = ActionRegistry()
-    actions.register("blackout", ...)
-    midi = MidiController(params, actions, clock=engine_clock_sink, inputs=["nano"])
+    midi = MidiController(params, post=show_queue.post, clock=engine_clock_sink,
+                          supervisor=show_supervisor, inputs=["nano"])
     midi.set_mappings(mappings_from_list(preset["midi"]["mappings"]))
     midi.start()                     # opens the ports (MidiPortError if "nano" matches nothing)
     midi.learn("bass_gain")          # the next knob moved is bound to bass_gain
@@ -11,60 +10,73 @@
     autosave["midi"] = {"mappings": midi.mappings_to_list()}
     midi.stop()
 
-Threads: the MIDI input thread reads the open ports and runs `MidiRouter.handle` for each
-message; a port watcher lists ports at a low rate and reconnects; a feedback thread sends LED
-updates at a bounded rate; an action thread runs fired actions. Every public method here may be
-called from any thread.
+What the controller's knobs and pads do becomes commands (vjgan.control.commands) posted to
+`post`: in the show, its `CommandQueue.post`, so that MIDI steers the show the way keys, the
+operator window and OSC do, applied by the show's main loop in order. Without a show (a test, a
+tool), `ApplyToParams(params)` applies them to the parameters at once.
+
+Threads, each a supervised task (a fault is logged with its traceback, raises an operator alarm
+such as "MIDI INPUT RESTARTED (1)" and restarts the thread after a backoff): the input reader
+drains the open ports and runs `MidiRouter.handle` for each message; the port watcher lists
+ports at a low rate and reconnects; the feedback sender sends LED updates at a bounded rate.
+Every public method here may be called from any thread.
 """
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from ..motion.params import ParamStore
-from .actions import ActionRegistry
+from ..supervise import Supervisor
+from .apply import CommandSink
 from .clock import ClockSink, ClockState
-from .dispatch import ActionDispatcher
 from .feedback import FeedbackSender, feedback_messages
 from .mapping import DEFAULT_STEP, DEFAULT_TAKEOVER, Control, Mapping, MappingTable, mappings_from_list
-from .ports import PortManager, PortPatterns
+from .ports import INPUT_QUEUE_SIZE, PortManager, PortPatterns
 from .router import LearnRequest, MidiActivity, MidiRouter, validate_learn_request
 
+log = logging.getLogger(__name__)
 
-def _stderr_report(line: str) -> None:
-    print(f"vjgan: {line}", file=sys.stderr, flush=True)
+
+def _log_report(line: str) -> None:
+    log.info("%s", line)
 
 
 class MidiController:
     """Everything MIDI for one show. Create, `start()`, `stop()`; safe to use from any thread."""
 
-    def __init__(self, params: ParamStore, actions: Optional[ActionRegistry] = None,
-                 clock: Optional[ClockSink] = None, *, inputs: Sequence[str] = (),
+    def __init__(self, params: ParamStore, *, post: CommandSink, clock: Optional[ClockSink] = None,
+                 supervisor: Optional[Supervisor] = None, inputs: Sequence[str] = (),
                  outputs: Optional[Sequence[str]] = None, mappings: Iterable[Mapping] = (),
                  api: Optional[str] = None, client_name: str = "vjgan",
                  report: Optional[Callable[[str], None]] = None, poll_interval_s: float = 0.5,
-                 feedback_rate_hz: float = 50.0) -> None:
-        """`inputs`: name patterns of the input ports ("*" for all); `outputs`: patterns of the
-        feedback ports (None: the same devices as the inputs, [] for none); `api`: "alsa",
-        "jack", "coremidi", "winmm" or None for $VJGAN_MIDI_API / the platform default;
-        `report(line)` receives one line per event worth telling the operator (port lost,
-        reconnected, a mapping to a missing parameter...), by default printed to stderr."""
+                 feedback_rate_hz: float = 50.0, input_queue_size: int = INPUT_QUEUE_SIZE) -> None:
+        """`post(command)` receives every command the controls make (the show's
+        `CommandQueue.post`; `ApplyToParams(params)` where there is no show); `params` is read
+        for pick-up takeover and LED feedback, never written here. `supervisor` runs the
+        controller's threads (the show's, so that its alarms reach the operator; without one the
+        controller makes its own). `inputs`: name patterns of the input ports ("*" for all);
+        `outputs`: patterns of the feedback ports (None: the same devices as the inputs, [] for
+        none); `api`: "alsa", "jack", "coremidi", "winmm" or None for $VJGAN_MIDI_API / the
+        platform default; `report(line)` receives one line per event worth telling the operator
+        (port lost, reconnected, a mapping to a missing parameter...), by default the log;
+        `input_queue_size`: messages each input port holds until the reader takes them."""
         self.params = params
-        self.actions = actions
-        self._report = report or _stderr_report
-        self._dispatcher = ActionDispatcher(actions, self._report)
+        self.post = post
+        self.supervisor = supervisor if supervisor is not None else Supervisor()
+        self._report = report or _log_report
         explicit_outputs = outputs is not None
         patterns = PortPatterns(inputs=tuple(inputs), outputs=tuple(outputs if explicit_outputs else inputs),
                                 outputs_required=explicit_outputs)
         self._ports = PortManager(patterns, self._on_message, api=api, client_name=client_name,
                                   report=self._report, poll_interval_s=poll_interval_s,
-                                  on_output_connected=self._on_output_connected)
-        self._router = MidiRouter(params, actions=actions, clock=clock, dispatch_action=self._dispatcher.post,
-                                  report=self._report, open_inputs=self._ports.open_inputs,
-                                  on_table_changed=self.resend_feedback)
-        self._feedback = FeedbackSender(self._ports.send, rate_hz=feedback_rate_hz, report=self._report)
+                                  on_output_connected=self._on_output_connected, supervisor=self.supervisor,
+                                  input_queue_size=input_queue_size)
+        self._router = MidiRouter(params, post=post, clock=clock, report=self._report,
+                                  open_inputs=self._ports.open_inputs, on_table_changed=self.resend_feedback)
+        self._feedback = FeedbackSender(self._ports.send, rate_hz=feedback_rate_hz, supervisor=self.supervisor)
         self._router.set_table(MappingTable(mappings))
         self._unsubscribe: Optional[Callable[[], None]] = None
         self._started = False
@@ -78,7 +90,6 @@ class MidiController:
         if self._started:
             return
         self._unsubscribe = self.params.subscribe(self._on_param_changed)
-        self._dispatcher.start()
         self._feedback.start()
         try:
             self._ports.start(require=require_ports)
@@ -89,7 +100,7 @@ class MidiController:
         self.resend_feedback()
 
     def stop(self) -> None:
-        """Close the ports and stop the threads (waits a moment for a running action)."""
+        """Close the ports and stop the controller's threads (not the rest of the supervisor's)."""
         self._ports.stop()
         self._stop_threads()
         self._started = False
@@ -99,7 +110,6 @@ class MidiController:
             self._unsubscribe()
             self._unsubscribe = None
         self._feedback.stop()
-        self._dispatcher.stop()
 
     def __enter__(self) -> "MidiController":
         self.start()
@@ -153,7 +163,8 @@ class MidiController:
     def learn(self, target: str, *, action: bool = False, kind: Optional[str] = None,
               step: float = DEFAULT_STEP, takeover: str = DEFAULT_TAKEOVER,
               on_learned: Optional[Callable[[Mapping], None]] = None) -> None:
-        """Bind the next control moved to parameter `target` (or action `target` with `action=True`).
+        """Bind the next control moved to parameter `target` (or, with `action=True`, the named
+        action `target` of the show's vocabulary, vjgan.control.commands.ACTIONS).
 
         The next usable message wins: a knob (CC) becomes `absolute` (upgraded to `absolute14` if
         its CC n + 32 follows at once), a pad or button `trigger` for an action, `toggle` for a
@@ -162,7 +173,7 @@ class MidiController:
         `on_learned(mapping)` is called on the MIDI input thread (again if a 14-bit upgrade follows).
         Raises a `UserError` line for an unknown parameter or action or a bad kind."""
         req = LearnRequest(target, action, kind, step, takeover, on_learned)
-        validate_learn_request(self.params, self.actions, req)
+        validate_learn_request(self.params, req)
         self._router.learn(req)
 
     def cancel_learn(self) -> None:
@@ -193,11 +204,9 @@ class MidiController:
     def feedback_sent(self) -> int:
         return self._feedback.sent_count
 
-    def actions_idle(self) -> bool:
-        return self._dispatcher.idle()
-
     def handle_message(self, port: str, data: Sequence[int], t: Optional[float] = None) -> None:
-        """Feed one message as if it came from input `port` (a virtual keyboard, a network bridge)."""
+        """Feed one message as if it came from input `port` (a virtual keyboard, a network bridge).
+        It is handled on the caller's thread; a fault raises to the caller."""
         self._router.handle(port, list(data), time.perf_counter() if t is None else t)
 
     # --- wiring ------------------------------------------------------------------------------------------------
@@ -206,8 +215,9 @@ class MidiController:
         self._router.handle(port, data, t)
 
     def _on_param_changed(self, name: str, value: float, origin: object = None) -> None:
-        # Any source: MIDI, the keyboard, a preset, the operator window. First takeover, then LEDs.
-        self._router.on_param_changed(name, value)
+        # Any source, as the show applies it: MIDI, the keyboard, a preset, the operator window.
+        # First takeover, then LEDs.
+        self._router.on_param_changed(name, value, origin)
         mappings = self._router.table.for_param(name)
         if not mappings:
             return
@@ -215,7 +225,6 @@ class MidiController:
             normalized = self.params.spec(name).to_normalized(value)
         except Exception:
             return
-        origin = self._router.origin()
         for m in mappings:
             if not m.feedback:
                 continue

@@ -20,21 +20,48 @@ deadlocks or crashes, and both happened in vjgan's tests. Polled, the backend th
 enter Python, a port can be closed at any moment, and the backend's own receive times still
 travel with each message (`get_message()` returns them), so timing is as precise as before;
 the reader adds at most `read_interval_s` (1 ms) of latency.
+
+A flood must not lose a pad. Each input port holds `INPUT_QUEUE_SIZE` messages (rtmidi's
+`queue_size_limit`; its default of 1024 is a tenth of a second of a 10,000 message/s burst), and
+each time the reader wakes it takes everything waiting on every port, then hands the messages on
+in order. Nothing is dropped or merged here: knob moves are coalesced later, in the show's
+command queue, and notes and clock go through one by one. If a queue still fills up, rtmidi
+drops what does not fit and prints a line per lost message straight to the process's stderr,
+which vjgan cannot intercept; the reader notices a full queue and says so in one line, at most
+every few seconds, with a count.
+
+The reader and the watcher are supervised tasks: a fault in either (a bug in the message
+handler, say) is logged with its traceback and raises an operator alarm, and the thread is
+restarted with the messages it had read but not yet handed on. A port that vanishes is not a
+fault: it is reported once, shown as an alarm until it returns, and reopened.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
+from ..alarms import WARNING
 from ..errors import UserError
+from ..logs import RateLimitedLog
+from ..supervise import Supervisor, Task
 from .clock import TimestampMapper
 from .mapping import stable_port_name
+
+log = logging.getLogger(__name__)
+
+# Messages an input port holds until the reader takes them: 6.5 s of a 10,000 message/s flood
+# (a controller sends a few hundred a second; a DAW's automation burst or a MIDI storm far more).
+# rtmidi allocates the ring up front: 32 bytes a message, 2 MB a port.
+INPUT_QUEUE_SIZE = 65536
+PROBE_QUEUE_SIZE = 2  # clients that only list ports never receive
 
 
 class MidiPortError(UserError):
@@ -107,11 +134,12 @@ def match_ports(pattern: str, names: Sequence[str], client_name: str) -> list[st
     return [n for n in names if not is_own_port(n, client_name) and port_matches(pattern, n)]
 
 
-def _new_client(kind: str, api: int, client_name: str) -> Any:
+def _new_client(kind: str, api: int, client_name: str, queue_size: int = INPUT_QUEUE_SIZE) -> Any:
     rtmidi = _rtmidi()
-    cls = rtmidi.MidiIn if kind == "input" else rtmidi.MidiOut
     try:
-        return cls(api, client_name)
+        if kind == "input":
+            return rtmidi.MidiIn(api, client_name, queue_size_limit=queue_size)
+        return rtmidi.MidiOut(api, client_name)
     except Exception as e:  # rtmidi.SystemError: no ALSA sequencer, JACK server not running...
         raise MidiPortError(f"cannot open the MIDI system ({api_label(api)} API): {e}") from None
 
@@ -160,7 +188,7 @@ def list_midi_ports(api: Optional[str] = None) -> dict[str, Any]:
         api_id = resolve_api(api)
         result["api"] = api_label(api_id)
         for kind, key in (("input", "inputs"), ("output", "outputs")):
-            client = _new_client(kind, api_id, "vjgan-list")
+            client = _new_client(kind, api_id, "vjgan-list", PROBE_QUEUE_SIZE)
             try:
                 result[key] = [n for n in client.get_ports() if n]
             finally:
@@ -184,14 +212,17 @@ class _OpenInput:
         self.mapper = TimestampMapper()
 
     def drain(self, limit: int) -> list[tuple[list, float]]:
-        """Up to `limit` queued messages with their backend time deltas (caller holds the lock)."""
+        """Everything queued, up to `limit` messages, with their backend time deltas (caller
+        holds the lock). `limit` is the queue's size: more than that are not waiting at once, and
+        a sender faster than the reader cannot keep it here for ever."""
         out = []
         get = self.client.get_message
+        append = out.append
         for _ in range(limit):
             event = get()
             if event is None:
                 break
-            out.append(event)
+            append(event)
         return out
 
 
@@ -208,7 +239,13 @@ class PortManager:
     def __init__(self, patterns: PortPatterns, on_message: MessageFn, *, api: Optional[str] = None,
                  client_name: str = "vjgan", report: Callable[[str], None] = lambda line: None,
                  poll_interval_s: float = 0.5, read_interval_s: float = 0.001,
-                 on_output_connected: Callable[[str], None] = lambda name: None) -> None:
+                 on_output_connected: Callable[[str], None] = lambda name: None,
+                 supervisor: Optional[Supervisor] = None, input_queue_size: int = INPUT_QUEUE_SIZE) -> None:
+        """`on_message(port, bytes, t)` runs on the reader thread for every message, in order;
+        whatever it raises (other than for bad input it reports itself) is a fault of the reader
+        task. `supervisor` runs the reader and the watcher (a private one if None)."""
+        if input_queue_size < 2:
+            raise ValueError("input_queue_size must be at least 2")
         self.patterns = patterns
         self._on_message = on_message
         self._api_name = api
@@ -229,9 +266,14 @@ class PortManager:
         self._suspect: set[str] = set()  # outputs whose last send failed: reopened on the next scan
         self._groups: dict[tuple[str, str], str] = {}  # (direction, port) -> device group (see send)
         self._system_down = False
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-        self._reader: Optional[threading.Thread] = None
+        self._supervisor = supervisor if supervisor is not None else Supervisor()
+        self._alarms = self._supervisor.alarms
+        self.input_queue_size = input_queue_size
+        self._watcher: Optional[Task] = None
+        self._reader: Optional[Task] = None
+        # Read from the ports but not yet handed on: survives a restart of the reader.
+        self._backlog: deque[tuple[str, list, float]] = deque()
+        self._say = RateLimitedLog(log, 5.0)  # one line per problem and port every 5 s, with a count
         self.polls = 0  # completed scans (tests wait on it instead of sleeping)
 
     # --- lifecycle -----------------------------------------------------------------------------------
@@ -251,7 +293,7 @@ class PortManager:
     def _start(self, require: bool) -> None:
         self._api = resolve_api(self._api_name)
         try:
-            self._probe_in = _new_client("input", self._api, f"{self.client_name}-list")
+            self._probe_in = _new_client("input", self._api, f"{self.client_name}-list", PROBE_QUEUE_SIZE)
             self._probe_out = _new_client("output", self._api, f"{self.client_name}-list")
         except MidiPortError as e:
             if require:
@@ -269,18 +311,19 @@ class PortManager:
                         if not match_ports(pattern, outs, self.client_name):
                             raise MidiPortError(self._no_match("output", pattern, outs))
             self._sync(ins, outs)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._watch, name="vjgan-midi-ports", daemon=True)
-        self._thread.start()
-        self._reader = threading.Thread(target=self._read, name="vjgan-midi-in", daemon=True)
-        self._reader.start()
+        self._watcher = self._supervisor.spawn("midi-ports", self._watch, label="MIDI PORT WATCHER",
+                                               failing="controllers plugged in now are not opened")
+        self._reader = self._supervisor.spawn("midi-in", self._read, label="MIDI INPUT",
+                                              failing="knobs and pads may not respond")
 
     def stop(self) -> None:
-        self._stop.set()
-        for thread in (self._thread, self._reader):
-            if thread is not None:
-                thread.join(timeout=5.0)
-        self._thread = self._reader = None
+        tasks = [t for t in (self._watcher, self._reader) if t is not None]
+        for task in tasks:
+            task.stop()
+        for task in tasks:
+            task.join(timeout=5.0)
+        self._watcher = self._reader = None
+        self._backlog.clear()
         with self._lock:
             for port in self._inputs.values():
                 _delete(port.client)
@@ -305,6 +348,8 @@ class PortManager:
 
     def send(self, port_pattern: Optional[str], messages: Sequence[Sequence[int]]) -> None:
         """Send LED feedback for a control on the input(s) matching `port_pattern` (None: any).
+        An output that fails is reported (rate-limited) and reopened by the watcher; the failure
+        does not reach the caller.
 
         Input and output of one device are often named differently (JACK: "...(capture)" and
         "...(playback)"; CoreMIDI and WinMM alike), so the output is found through the device
@@ -319,16 +364,13 @@ class PortManager:
                 groups = {self._groups.get(("input", n)) for n in self._inputs if port_matches(port_pattern, n)}
                 outs = [(n, c) for n, c in self._outputs.items()
                         if self._groups.get(("output", n)) in groups or port_matches(port_pattern, n)]
-            failed = None
             for name, client in outs:
                 try:
                     for msg in messages:
                         client.send_message(list(msg))
-                except Exception as e:
-                    self._suspect.add(name)
-                    failed = e
-            if failed is not None:
-                raise failed
+                except Exception as e:  # the device's failure, not a fault: unplugged between two scans
+                    self._suspect.add(name)  # the watcher reopens it
+                    self._say(f"send:{name}", f"MIDI output '{name}' refused feedback ({e}); reopening it")
 
     # --- scanning -----------------------------------------------------------------------------------
 
@@ -386,8 +428,9 @@ class PortManager:
                 self._open_output(name)
 
     def _open_input(self, name: str) -> None:
-        client = _new_client("input", self._api, self.client_name)
+        client = None
         try:
+            client = _new_client("input", self._api, self.client_name, self.input_queue_size)
             names = client.get_ports()
             if name not in names:
                 raise MidiPortError(f"MIDI input '{name}' vanished while opening")
@@ -397,7 +440,8 @@ class PortManager:
             jack_settle(client)
             client.open_port(names.index(name), "in")
         except Exception as e:
-            _delete(client)
+            if client is not None:
+                _delete(client)
             if ("input", name) not in self._failed:
                 self._failed.add(("input", name))
                 self._report(f"cannot open MIDI input '{name}': {e}; retrying")
@@ -407,18 +451,22 @@ class PortManager:
             self._inputs[name] = port
         again = ("input", name) in self._lost
         self._lost.discard(("input", name))
+        if again:
+            self._alarms.clear(f"midi-lost:{name}")
         self._report(f"MIDI input '{name}' {'reconnected' if again else 'connected'}")
 
     def _open_output(self, name: str) -> None:
-        client = _new_client("output", self._api, self.client_name)
+        client = None
         try:
+            client = _new_client("output", self._api, self.client_name)
             names = client.get_ports()
             if name not in names:
                 raise MidiPortError(f"MIDI output '{name}' vanished while opening")
             jack_settle(client)
             client.open_port(names.index(name), "feedback")
         except Exception as e:
-            _delete(client)
+            if client is not None:
+                _delete(client)
             if ("output", name) not in self._failed:
                 self._failed.add(("output", name))
                 self._report(f"cannot open MIDI output '{name}': {e}; retrying")
@@ -437,6 +485,8 @@ class PortManager:
         _delete(port.client)
         if vanished:
             self._lost.add(("input", name))
+            self._alarms.raise_alarm(f"midi-lost:{name}", f"MIDI LOST: {stable_port_name(name)} — reconnecting",
+                                     WARNING)
             self._report(f"MIDI input '{name}' disconnected; it reconnects when it returns")
 
     def _close_output(self, name: str, vanished: bool) -> None:
@@ -448,17 +498,17 @@ class PortManager:
             self._lost.add(("output", name))
             self._report(f"MIDI output '{name}' disconnected; it reconnects when it returns")
 
-    def _watch(self) -> None:
-        while not self._stop.wait(self.poll_interval_s):
+    def _watch(self, stop: threading.Event) -> None:
+        """The port watcher (a supervised task): list the ports, open what matches, close what went."""
+        while not stop.wait(self.poll_interval_s):
             try:
                 if self._system_down:
-                    self._probe_in = _new_client("input", self._api, f"{self.client_name}-list")
+                    self._probe_in = _new_client("input", self._api, f"{self.client_name}-list", PROBE_QUEUE_SIZE)
                     self._probe_out = _new_client("output", self._api, f"{self.client_name}-list")
                     self._system_down = False
                     self._report("MIDI system available again")
                 ins, outs = self._list()
-                self._sync(ins, outs)
-            except Exception as e:
+            except Exception as e:  # the MIDI system itself went away (JACK stopped): not a fault here
                 if not self._system_down:
                     self._system_down = True
                     self._report(f"MIDI ports cannot be listed ({e}); retrying")
@@ -466,24 +516,37 @@ class PortManager:
                         if probe is not None:
                             _delete(probe)
                     self._probe_in = self._probe_out = None
+            else:
+                self._sync(ins, outs)
             self.polls += 1
 
-    def _read(self) -> None:
-        """The input thread: drain every open port, hand each message on, sleep when idle."""
-        while not self._stop.is_set():
-            batch: list[tuple[_OpenInput, list[tuple[list, float]]]] = []
-            with self._lock:  # the watcher must not delete a client while it is read
-                for port in self._inputs.values():
-                    events = port.drain(256)
-                    if events:
-                        batch.append((port, events))
-            if not batch:
-                time.sleep(self.read_interval_s)
-                continue
-            now = time.perf_counter()
-            for port, events in batch:
-                for data, delta in events:
-                    try:
-                        self._on_message(port.name, data, port.mapper.map(delta, now))
-                    except Exception as e:  # the handler reports its own problems; this is the last guard
-                        self._report(f"MIDI message {data} from '{port.name}' failed: {e}")
+    def _read(self, stop: threading.Event) -> None:
+        """The input reader (a supervised task): take everything waiting on every open port, then
+        hand it on in order; sleep `read_interval_s` when nothing waits."""
+        backlog = self._backlog
+        while not stop.is_set():
+            if not backlog:
+                self._take_all(backlog)
+                if not backlog:
+                    time.sleep(self.read_interval_s)
+                    continue
+            while backlog:
+                port, data, t = backlog.popleft()  # first: a message that raises is not handled twice
+                self._on_message(port, data, t)
+
+    def _take_all(self, into: deque) -> None:
+        full = []
+        with self._lock:  # the watcher must not delete a client while it is read
+            for port in self._inputs.values():
+                events = port.drain(self.input_queue_size)
+                if not events:
+                    continue
+                if len(events) >= self.input_queue_size - 1:  # rtmidi's ring holds size - 1
+                    full.append(port.name)
+                now = time.perf_counter()
+                mapped = port.mapper.map
+                name = port.name
+                into.extend((name, data, mapped(delta, now)) for data, delta in events)
+        for name in full:
+            self._say(f"full:{name}", f"MIDI input '{name}' received more than {self.input_queue_size - 1} "
+                      "messages faster than vjgan could read them; some may have been lost")

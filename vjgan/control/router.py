@@ -1,15 +1,30 @@
-"""Incoming MIDI to parameters, actions and the beat clock: the MIDI callback's whole job.
+"""Incoming MIDI to commands and the beat clock: the MIDI input thread's whole job.
 
 `MidiRouter.handle(port, bytes, t)` runs on the MIDI input thread (see ports.py; a message
 injected through `MidiController.handle_message` runs on its caller's thread, so calls may
-overlap). It decodes, looks the control up in the current mapping table
-and applies: absolute knobs through pick-up takeover, 14-bit pairs, relative encoders, buttons;
-clock to the tracker and the clock sink; actions to the dispatcher (never run here). MIDI learn
-happens here too: while a learn request is pending, the next usable message becomes a mapping.
+overlap). It decodes, looks the control up in the current mapping table and turns the message
+into commands for the show (vjgan.control.commands), stamped with the message's time and
+posted to the command sink (the show's `CommandQueue.post`):
 
-Parameters live in the thread-safe `ParamStore`; the router's own state (takeover, 14-bit
-halves, button edges, learn) sits under one lock held for microseconds. Nothing here blocks,
-allocates much or prints more than once per distinct problem.
+- an absolute knob that has taken over: `SetParam(normalized=True, origin=<the control>)`;
+- a relative encoder: `NudgeParam` (ticks add up in the queue, so a burst of ticks between two
+  turns of the show's loop is never computed from a stale value);
+- a toggle pad: `ToggleParam`; a momentary pad: `SetParam(coalesce=False)` for press and release;
+- a trigger pad: the command its action names (`action_command`), with the pad's time.
+
+The clock goes to the tracker and the clock sink. MIDI learn happens here too: while a learn
+request is pending, the next usable message becomes a mapping.
+
+Pick-up takeover compares a knob with the parameter's applied value, which the show updates
+when it applies the commands (up to one turn of its loop after the knob moved). The store's
+listeners tell the router every applied change with its `origin`: a change from anywhere else
+makes the knob pick up again; the knob's own move, once applied, means the knob drives the
+value (see `on_param_changed`).
+
+The router's own state (takeover, 14-bit halves, button edges, learn) sits under one lock held
+for microseconds. Nothing here blocks or reports more than once per distinct problem. A bad
+mapping (a parameter that is not there) is one report line; any other exception propagates to
+the input thread, whose supervisor logs it, raises an alarm and restarts the thread.
 """
 
 from __future__ import annotations
@@ -20,8 +35,9 @@ from typing import Callable, Optional
 
 from ..errors import UserError
 from ..motion.params import ParamStore
-from .actions import ActionRegistry
+from .apply import CommandSink
 from .clock import ClockSink, ClockState, ClockTracker
+from .commands import NudgeParam, SetParam, ToggleParam, action_command, check_action
 from .mapping import (ABSOLUTE, ABSOLUTE14, BUTTON_KINDS, CC14_LSB_OFFSET, KINDS, MOMENTARY, RELATIVE_ENCODING,
                       RELATIVE_KINDS, TAKEOVER_MODES, TOGGLE, TRIGGER, Control, Mapping, MappingError, MappingTable,
                       stable_port_name)
@@ -61,19 +77,27 @@ class MidiActivity:
 class _Knob:
     position: Optional[float] = None  # last normalised position of an absolute control
     engaged: bool = False  # the control currently drives its parameter (takeover done)
+    # Takeover was armed on purpose (new mappings, a bank switch): a move of the knob's that is
+    # applied late must not make it drive again; only passing the value does.
+    armed: bool = False
+    # `scale` mode before takeover: the value last posted and not yet applied, so that several
+    # moves between two turns of the show's loop add up instead of each starting from the
+    # applied value.
+    scaled: Optional[float] = None
+
+
+MIDI = "midi"  # the commands' source
 
 
 class MidiRouter:
-    def __init__(self, params: ParamStore, *, actions: Optional[ActionRegistry] = None,
-                 clock: Optional[ClockSink] = None, dispatch_action: Callable[[str, float], None],
+    def __init__(self, params: ParamStore, *, post: CommandSink, clock: Optional[ClockSink] = None,
                  report: Callable[[str], None] = lambda line: None,
                  open_inputs: Callable[[], list[str]] = lambda: [],
                  on_table_changed: Callable[[], None] = lambda: None) -> None:
         self.params = params
-        self.actions = actions
         self.clock_sink = clock
         self.clock = ClockTracker()
-        self._dispatch_action = dispatch_action
+        self._post = post
         self._report = report
         self._open_inputs = open_inputs
         self._on_table_changed = on_table_changed
@@ -85,7 +109,6 @@ class MidiRouter:
         self._learn: Optional[LearnRequest] = None
         self._followup: Optional[tuple[Mapping, str, float, Optional[Callable[[Mapping], None]]]] = None
         self._swallow: set[tuple[str, str, int, int]] = set()  # releases of the press that was learned
-        self._origin = threading.local()  # which control is writing a parameter on this thread
         self._reported: set[str] = set()
         self._clock_port: Optional[str] = None
         self._clock_last = -1e9
@@ -102,7 +125,7 @@ class MidiRouter:
         with self._lock:
             self._table = table
             for knob in self._knobs.values():
-                knob.engaged = False
+                knob.engaged, knob.armed, knob.scaled = False, True, None
             self._followup = None
         self._on_table_changed()
 
@@ -126,7 +149,8 @@ class MidiRouter:
         with self._lock:
             for m in self._table:
                 if m.is_absolute and (params is None or m.param in params):
-                    self._knobs.setdefault(m.control, _Knob()).engaged = False
+                    knob = self._knobs.setdefault(m.control, _Knob())
+                    knob.engaged, knob.armed, knob.scaled = False, True, None
 
     def takeover_state(self, control: Control) -> tuple[Optional[float], bool]:
         """(last normalised knob position or None, engaged) for the operator window."""
@@ -218,10 +242,6 @@ class MidiRouter:
 
     # --- the hot path -----------------------------------------------------------------------------------
 
-    def origin(self) -> Optional[Control]:
-        """The control whose message is being applied on this thread (None for other sources)."""
-        return getattr(self._origin, "control", None)
-
     def activity(self) -> MidiActivity:
         return self._activity
 
@@ -232,19 +252,16 @@ class MidiRouter:
         """One complete MIDI message `data` from input `port`, received at `t` (perf_counter s)."""
         self._activity = MidiActivity(self._activity.count + 1, t, port, tuple(data))
         msg = decode(data)
-        try:
-            if isinstance(msg, ControlChange):
-                self._on_cc(port, msg, t)
-            elif isinstance(msg, NoteOn):
-                self._on_note(port, msg.channel, msg.note, True, t)
-            elif isinstance(msg, NoteOff):
-                self._on_note(port, msg.channel, msg.note, False, t)
-            elif isinstance(msg, Clock):
-                self._on_clock(port, t)
-            elif isinstance(msg, (Start, Stop, Continue)):
-                self._on_transport(port, msg, t)
-        except Exception as e:  # never let one bad message take the MIDI thread down
-            self._report_once(f"error:{type(e).__name__}:{e}", f"MIDI message {list(data)} from '{port}' failed: {e}")
+        if isinstance(msg, ControlChange):
+            self._on_cc(port, msg, t)
+        elif isinstance(msg, NoteOn):
+            self._on_note(port, msg.channel, msg.note, True, t)
+        elif isinstance(msg, NoteOff):
+            self._on_note(port, msg.channel, msg.note, False, t)
+        elif isinstance(msg, Clock):
+            self._on_clock(port, t)
+        elif isinstance(msg, (Start, Stop, Continue)):
+            self._on_transport(port, msg, t)
 
     def _run(self, calls: list) -> None:
         for call in calls:
@@ -273,7 +290,10 @@ class MidiRouter:
             if msg.value < 64:
                 return []
         for mapping, is_lsb in self._table.lookup("cc", msg.channel, msg.number, port):
-            self._apply_cc(port, mapping, is_lsb, msg.value, t)
+            try:
+                self._apply_cc(port, mapping, is_lsb, msg.value, t)
+            except UserError as e:  # a parameter that is not there (yet): the show goes on
+                self._report_once(f"target:{mapping.target}", f"MIDI mapping {mapping.describe()} ignored: {e}")
         return []
 
     def _on_note(self, port: str, channel: int, note: int, on: bool, t: float) -> None:
@@ -292,12 +312,15 @@ class MidiRouter:
             if not on:
                 return []
         for mapping, _ in self._table.lookup("note", channel, note, port):
-            self._button(port, mapping, on, t)
+            try:
+                self._button(mapping, on, t)
+            except UserError as e:
+                self._report_once(f"target:{mapping.target}", f"MIDI mapping {mapping.describe()} ignored: {e}")
         return []
 
     def _apply_cc(self, port: str, m: Mapping, is_lsb: bool, value: int, t: float) -> None:
         if m.kind == ABSOLUTE:
-            self._absolute(m, value / 127.0)
+            self._absolute(m, value / 127.0, t)
         elif m.kind == ABSOLUTE14:
             key = (port, m.control)
             msb, lsb = self._cc14.get(key, (None, 0))
@@ -309,63 +332,74 @@ class MidiRouter:
                 # MIDI 1.0: a new MSB resets the LSB to 0; the sender follows with the LSB if non-zero.
                 msb, lsb = value, 0
             self._cc14[key] = (msb, lsb)
-            self._absolute(m, ((msb << 7) | lsb) / 16383.0)
+            self._absolute(m, ((msb << 7) | lsb) / 16383.0, t)
         elif m.kind in RELATIVE_KINDS:
             delta = relative_delta(value, RELATIVE_ENCODING[m.kind])
             if delta:
-                self._set_param(m, self.params.get_normalized(m.param) + delta * m.step, origin=False)
+                self.params.spec(m.param)  # an unknown parameter is reported here, once, not by the show
+                self._post(NudgeParam(m.param, delta * m.step, t=t, source=MIDI))
         else:
             key = (port, m.control)
             pressed = value >= 64
             was = self._pressed.get(key, False)
             self._pressed[key] = pressed
             if pressed != was:
-                self._button(port, m, pressed, t)
+                self._button(m, pressed, t)
 
-    def _absolute(self, m: Mapping, position: float) -> None:
+    def _absolute(self, m: Mapping, position: float, t: float) -> None:
         knob = self._knobs.setdefault(m.control, _Knob())
         value = self.params.get_normalized(m.param)
+        if knob.scaled is not None and not knob.engaged:
+            value = knob.scaled
         result = absolute_move(m.takeover, knob.position, position, value, knob.engaged)
         knob.position = position
         knob.engaged = result.engaged
-        if result.value is not None:
-            self._set_param(m, result.value, origin=result.engaged)
+        if result.engaged:
+            knob.armed, knob.scaled = False, None
+        if result.value is None:
+            return
+        if result.engaged:
+            # The knob drives the value: its own move, which the show applies with this origin.
+            self._post(SetParam(m.param, result.value, normalized=True, origin=m.control, t=t, source=MIDI))
+        else:
+            # `scale` mode closing in on the value: the knob does not drive it yet.
+            knob.scaled = result.value
+            self._post(SetParam(m.param, result.value, normalized=True, t=t, source=MIDI))
 
-    def _button(self, port: str, m: Mapping, pressed: bool, t: float) -> None:
+    def _button(self, m: Mapping, pressed: bool, t: float) -> None:
         if m.kind == TRIGGER:
             if pressed:
-                self._dispatch_action(m.action, t)
-        elif m.kind == MOMENTARY:
-            self._set_param(m, 1.0 if pressed else 0.0, origin=False)
+                self._post(action_command(m.action, t=t, source=MIDI))
+            return
+        self.params.spec(m.param)
+        if m.kind == MOMENTARY:
+            # Press and release both count, even between two turns of the show's loop.
+            self._post(SetParam(m.param, 1.0 if pressed else 0.0, normalized=True, coalesce=False, t=t, source=MIDI))
         elif m.kind == TOGGLE and pressed:
-            self._set_param(m, 0.0 if self.params.get_normalized(m.param) >= 0.5 else 1.0, origin=False)
+            self._post(ToggleParam(m.param, t=t, source=MIDI))
 
-    def _set_param(self, m: Mapping, normalized: float, *, origin: bool) -> None:
-        # `origin` marks the write as coming from the control itself (an engaged absolute knob):
-        # listeners then know the control already shows this value and that its own pick-up holds.
-        self._origin.control = m.control if origin else None
-        self._origin.writer = m.control
-        try:
-            self.params.set_normalized(m.param, normalized)
-        except UserError as e:
-            self._report_once(f"param:{m.param}", f"MIDI mapping {m.describe()} ignored: {e}")
-        finally:
-            self._origin.control = None
-            self._origin.writer = None
-
-    def on_param_changed(self, name: str, value: float) -> None:
-        """ParamStore listener: a value that moved without an absolute control's help (a preset,
-        the keyboard, another control) leaves that control's knob behind: it must pick up again."""
+    def on_param_changed(self, name: str, value: float, origin: object = None) -> None:
+        """ParamStore listener, called as changes are applied. A value moved by anything but an
+        absolute control itself (a preset, the keyboard, another control) leaves that control's
+        knob behind: it must pick up again. The knob's own move, applied, means knob and value
+        agree: it drives the value (this matters when another change was applied in between,
+        while the knob's move was still queued; without it the knob would sit on the value it
+        set itself and wait to pass through it)."""
         mappings = self._table.for_param(name)
         if not mappings:
             return
-        writer = getattr(self._origin, "writer", None)
         with self._lock:
             for m in mappings:
-                if m.is_absolute and m.control != writer:
-                    knob = self._knobs.get(m.control)
-                    if knob is not None:
-                        knob.engaged = False
+                if not m.is_absolute:
+                    continue
+                knob = self._knobs.get(m.control)
+                if knob is None:
+                    continue
+                if origin == m.control:
+                    if not knob.armed:
+                        knob.engaged = True
+                else:
+                    knob.engaged, knob.scaled = False, None
 
     # --- clock ---------------------------------------------------------------------------------------------
 
@@ -414,15 +448,10 @@ class MidiRouter:
             self._report(line)
 
 
-def validate_learn_request(params: ParamStore, actions: Optional[ActionRegistry], req: LearnRequest) -> None:
+def validate_learn_request(params: ParamStore, req: LearnRequest) -> None:
     """Raise a `UserError` line if `req` could never produce a valid mapping."""
     if req.action:
-        if actions is not None:
-            actions.check(req.target)
-        else:
-            from .actions import parse_action_name
-
-            parse_action_name(req.target)
+        check_action(req.target)  # the show's vocabulary (vjgan.control.commands.ACTIONS)
         if req.kind not in (None, TRIGGER):
             raise MappingError(f"MIDI learn: an action is bound with kind 'trigger' (got {req.kind!r})")
     else:

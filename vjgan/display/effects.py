@@ -14,11 +14,11 @@ one line naming the effect and the reason — a typo must not silently leave an 
 from __future__ import annotations
 
 import difflib
-import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from ..errors import UserError
+from ..validation import Number
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,10 @@ class EffectParam:
     minimum: float
     maximum: float
     description: str
+
+    @property
+    def rule(self) -> Number:
+        return Number(self.minimum, self.maximum, why=self.description)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,12 +152,7 @@ def validate_effect(item: EffectConfig | Mapping[str, Any], where: str = "effect
             did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
             raise UserError(f"{where} ({name}): unknown parameter {key!r} "
                             f"({name} takes {', '.join(q.name for q in spec.params)}){did_you_mean}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise UserError(f"{where} ({name}): parameter {key!r} must be a number, got {value!r}")
-        if not p.minimum <= value <= p.maximum:
-            raise UserError(f"{where} ({name}): parameter {key!r} = {value} is outside {p.minimum:g}..{p.maximum:g} "
-                            f"({p.description})")
-        params[key] = float(value)
+        params[key] = p.rule.check(value, f"{where} ({name}): parameter {key!r}")
     return EffectConfig(name, params)
 
 

@@ -3,18 +3,18 @@
 Supported: vjgan's own .safetensors; stylegan2-ada-pytorch pickles (protocols 2–5, numpy 1.x and
 2.x names); StyleGAN2 networks pickled by the stylegan3 repository; NVIDIA's TensorFlow
 StyleGAN2 release pickles (converted on load); rosinality `.pt` files (inference and training
-checkpoints). Pickles go through vjgan.gan.safe_pickle (no code runs); torch zip files through
-`torch.load(weights_only=True)`. Every failure becomes a ModelLoadError with one line naming the
+checkpoints). Pickles and torch zip files go through vjgan.gan.safe_pickle (no code runs, work
+and memory bounded); safetensors headers are checked by vjgan.gan.own_format. A generator's
+config is checked against vjgan.gan.limits and its planned tensor shapes against the file's
+before any layer is allocated. Every failure becomes a ModelLoadError with one line naming the
 file and the reason.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import pickle
-import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,15 +24,21 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from . import safe_pickle
-from .networks import Generator, GeneratorConfig
+from . import limits, safe_pickle
+from .networks import Generator, GeneratorConfig, state_shapes
 from .own_format import read_own_format
+
+
+MAX_REASON_CHARS = 300
 
 
 class ModelLoadError(UserError):
     """A model file could not be used; the message names the file and the reason."""
 
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        reason = " ".join(reason.split())  # one line, whatever a file made the reason say
+        if len(reason) > MAX_REASON_CHARS:
+            reason = reason[: MAX_REASON_CHARS - 1] + "…"
         self.path, self.reason = str(path), reason
         super().__init__(f"cannot load model {self.path}: {reason}")
 
@@ -82,11 +88,13 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     try:
         with open(p, "rb") as f:
             head = f.read(16)
+            size = os.fstat(f.fileno()).st_size
     except OSError as e:
         raise ModelLoadError(path, f"cannot be read ({e.strerror or e})") from None
     if not head:
         raise ModelLoadError(path, "the file is empty")
     try:
+        limits.check_file_size(size)
         if head.startswith(b"PK\x03\x04"):
             return _read_torch_zip(p)
         if len(head) >= 9 and head[8:9] == b"{":
@@ -96,8 +104,12 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             return _read_pickle(p)
     except ModelLoadError:
         raise
-    except safe_pickle.UnsafePickleError as e:
+    except (safe_pickle.UnsafePickleError, limits.LimitError) as e:
         raise ModelLoadError(path, str(e)) from None
+    except MemoryError:
+        raise ModelLoadError(path, "it needs more memory than this machine has") from None
+    except RecursionError:
+        raise ModelLoadError(path, "its structure nests too deeply") from None
     except (pickle.UnpicklingError, EOFError) as e:
         raise ModelLoadError(path, f"the file is truncated or corrupt ({_first_line(e)})") from None
     except (ValueError, KeyError, TypeError, AttributeError, IndexError, RuntimeError, zipfile.BadZipFile) as e:
@@ -106,26 +118,36 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 
 
 def build_generator(ckpt: Checkpoint, path: str | os.PathLike[str] = "<memory>") -> Generator:
-    """Build vjgan's module for `ckpt` and load its tensors strictly."""
-    G = Generator(ckpt.config)
-    expected = G.state_dict()
-    missing = [k for k in expected if k not in ckpt.state]
-    unexpected = [k for k in ckpt.state if k not in expected]
-    if missing:
-        raise ModelLoadError(path, f"tensor {missing[0]} is missing" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    if unexpected:
-        raise ModelLoadError(path, f"unexpected tensor {unexpected[0]}" + (f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""))
-    for key, ref in expected.items():
-        got = ckpt.state[key]
-        if tuple(got.shape) != tuple(ref.shape):
-            raise ModelLoadError(path, f"tensor {key} has shape {list(got.shape)}, the network needs {list(ref.shape)}")
-        if not torch.isfinite(got).all():
+    """Build vjgan's module for `ckpt` and load its tensors strictly.
+
+    The config is checked against the limits and the tensors against the shapes it plans
+    before the network is allocated, so a config cannot ask for more memory than the file holds."""
+    try:
+        limits.check_generator_config(ckpt.config)
+        planned = state_shapes(ckpt.config)
+        odd = [k for k, v in ckpt.state.items() if not isinstance(v, torch.Tensor)]
+        if odd:
+            raise limits.LimitError(f"{_shown(odd[0])} is a {type(ckpt.state[odd[0]]).__name__}, not a tensor")
+        limits.check_state_matches(planned, {k: v.shape for k, v in ckpt.state.items()})
+    except limits.LimitError as e:
+        raise ModelLoadError(path, str(e)) from None
+    for key, got in ckpt.state.items():
+        if got.is_floating_point() and not torch.isfinite(got).all():
             raise ModelLoadError(path, f"tensor {key} holds NaN or infinite values")
+    G = Generator(ckpt.config)
     G.load_state_dict({k: v.float() for k, v in ckpt.state.items()}, strict=True)
     G.eval().requires_grad_(False)
     G.source_format = ckpt.format
     G.source_path = str(path)
     return G
+
+
+def _shown(value: Any) -> str:
+    """A value from the file, for a message: short text and numbers as they are, anything else by type
+    (printing a crafted structure could take as long as hashing it)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) or (isinstance(value, str) and len(value) <= 60):
+        return repr(value)
+    return f"<{type(value).__name__}>"
 
 
 def _first_line(e: BaseException) -> str:
@@ -168,7 +190,9 @@ def _flatten_module(record: Any, prefix: str, out: dict[str, torch.Tensor]) -> N
     for group in ("_parameters", "_buffers"):
         for name, tensor in (state.get(group) or {}).items():
             if tensor is not None:
-                out[prefix + name] = tensor.detach() if isinstance(tensor, torch.Tensor) else torch.as_tensor(tensor)
+                if not isinstance(tensor, torch.Tensor):
+                    raise ValueError(f"{_shown(prefix + str(name))} is a {type(tensor).__name__}, not a tensor")
+                out[prefix + name] = tensor.detach()
     for name, child in (state.get("_modules") or {}).items():
         if child is None:
             continue
@@ -200,13 +224,13 @@ def _from_nvidia_pytorch(G: safe_pickle.PersistentRecord) -> Checkpoint:
     for r, block in blocks.items():
         arch = _public_attrs(block).get("architecture", "skip")
         if arch != "skip":
-            raise ValueError(f"block b{r} uses the '{arch}' architecture; vjgan runs skip generators (all released StyleGAN2 nets)")
+            raise ValueError(f"block b{r} uses the {_shown(arch)} architecture; vjgan runs skip generators (all released StyleGAN2 nets)")
     first_layer = _public_attrs(blocks[resolutions[0]].state["_modules"]["conv1"])
     conv_clamp = first_layer.get("conv_clamp")
     fp16_res = [r for r, b in blocks.items() if _public_attrs(b).get("use_fp16")]
     mapping_attrs = _public_attrs(mapping)
     fc0_attrs = _public_attrs(mapping.state["_modules"]["fc0"])
-    taps = synth_kwargs.get("resample_filter") or [1, 3, 3, 1]
+    taps = limits.check_resample_taps(synth_kwargs.get("resample_filter") or [1, 3, 3, 1])
     if filters:
         f2 = next(iter(filters.values())).float()
         expected = torch.outer(torch.tensor(taps, dtype=torch.float32), torch.tensor(taps, dtype=torch.float32))
@@ -238,7 +262,9 @@ def _from_nvidia_pytorch(G: safe_pickle.PersistentRecord) -> Checkpoint:
 def _tf_variables(net: safe_pickle.TFNetworkRecord) -> dict[str, np.ndarray]:
     out = {}
     for name, value in net.state.get("variables", []):
-        out[name] = np.asarray(value)
+        if not isinstance(value, np.ndarray):
+            raise ValueError(f"variable {_shown(name)} is a {type(value).__name__}, not an array")
+        out[name] = value
     return out
 
 
@@ -250,9 +276,9 @@ def _from_tf(Gs: safe_pickle.TFNetworkRecord) -> Checkpoint:
     kw = dict(Gs.state.get("static_kwargs") or {})
     kw.update(synthesis.state.get("static_kwargs") or {})
     if kw.get("architecture", "skip") != "skip":
-        raise ValueError(f"the '{kw['architecture']}' generator architecture is not supported; vjgan runs skip generators")
+        raise ValueError(f"the {_shown(kw['architecture'])} generator architecture is not supported; vjgan runs skip generators")
     if kw.get("nonlinearity", "lrelu") != "lrelu":
-        raise ValueError(f"nonlinearity {kw['nonlinearity']!r} is not supported")
+        raise ValueError(f"nonlinearity {_shown(kw['nonlinearity'])} is not supported")
     if int(kw.get("label_size", 0) or 0):
         raise ValueError("conditional TensorFlow networks are not supported; convert them with a PyTorch tool first")
     mv, sv = _tf_variables(mapping), _tf_variables(synthesis)
@@ -307,7 +333,7 @@ def _from_tf(Gs: safe_pickle.TFNetworkRecord) -> Checkpoint:
         mapping_layers=n_map, mapping_lr_multiplier=float(kw.get("mapping_lrmul", 0.01)),
         mapping_hidden_features=int(state["mapping.fc0.weight"].shape[0]) if n_map > 1 else None,
         conv_clamp=None, num_fp16_res=0, w_avg_beta=float(kw.get("dlatent_avg_beta", 0.995)),
-        resample_taps=tuple(float(x) for x in kw.get("resample_kernel", (1, 3, 3, 1))),
+        resample_taps=limits.check_resample_taps(kw.get("resample_kernel", (1, 3, 3, 1))),
     )
     return Checkpoint("tf", cfg, state, {"build_module_src": "present, not executed" if Gs.state.get("build_module_src") else "absent"})
 
@@ -317,16 +343,7 @@ def _from_tf(Gs: safe_pickle.TFNetworkRecord) -> Checkpoint:
 
 
 def _read_torch_zip(path: Path) -> Checkpoint:
-    try:
-        # argparse.Namespace is a plain attribute bag that rosinality's training checkpoints hold.
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            data = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        # torch's message explains how to bypass the check; the user only needs what was refused.
-        found = re.search(r"GLOBAL ([\w.]+)", str(e))
-        if found:
-            raise ModelLoadError(path, f"refused to load: the file asks to call {found.group(1)}, which is not model data") from None
-        raise ModelLoadError(path, "refused to load: the file holds objects other than tensors and plain data") from None
+    data = safe_pickle.load_torch_zip(path)
     if isinstance(data, dict) and "g_ema" in data and isinstance(data["g_ema"], dict):
         fmt = "rosinality-train" if "g" in data or "d" in data else "rosinality"
         return _from_rosinality(data["g_ema"], data.get("latent_avg"), fmt)

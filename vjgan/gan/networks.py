@@ -333,3 +333,40 @@ class Generator(nn.Module):
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def state_shapes(cfg: GeneratorConfig) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor in `Generator(cfg).state_dict()`, without building it.
+
+    Loaders compare a file's tensors with these before allocating a network, so that a config
+    cannot make vjgan allocate more than the file holds (tests check it against the modules)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def dense(prefix: str, fan_in: int, fan_out: int) -> None:
+        shapes[f"{prefix}.weight"], shapes[f"{prefix}.bias"] = (fan_out, fan_in), (fan_out,)
+
+    def conv(prefix: str, fan_in: int, fan_out: int, resolution: int) -> None:
+        dense(f"{prefix}.affine", cfg.w_dim, fan_in)
+        shapes[f"{prefix}.weight"], shapes[f"{prefix}.bias"] = (fan_out, fan_in, 3, 3), (fan_out,)
+        shapes[f"{prefix}.noise_strength"], shapes[f"{prefix}.noise_const"] = (), (resolution, resolution)
+
+    fan_in = 0
+    for res in cfg.block_resolutions:
+        out = cfg.channels[res]
+        if fan_in == 0:
+            shapes[f"synthesis.b{res}.const"] = (out, res, res)
+        else:
+            conv(f"synthesis.b{res}.conv0", fan_in, out, res)
+        conv(f"synthesis.b{res}.conv1", out, out, res)
+        dense(f"synthesis.b{res}.torgb.affine", cfg.w_dim, out)
+        shapes[f"synthesis.b{res}.torgb.weight"] = (cfg.img_channels, out, 1, 1)
+        shapes[f"synthesis.b{res}.torgb.bias"] = (cfg.img_channels,)
+        fan_in = out
+    embed = (cfg.embed_features or cfg.w_dim) if cfg.c_dim else 0
+    if cfg.c_dim:
+        dense("mapping.embed", cfg.c_dim, embed)
+    widths = [cfg.z_dim + embed] + [cfg.mapping_hidden_features or cfg.w_dim] * (cfg.mapping_layers - 1) + [cfg.w_dim]
+    for i in range(cfg.mapping_layers):
+        dense(f"mapping.fc{i}", widths[i], widths[i + 1])
+    shapes["mapping.w_avg"] = (cfg.w_dim,)
+    return shapes

@@ -42,6 +42,8 @@ class LiveBenchResult:
     resolution: int
     output: tuple[int, int]
     budget_steps: list[int] = field(default_factory=list)
+    skipped: int = 0  # ticks not redrawn (nothing changed: the live show's redraw policy)
+    analysis_ms: tuple[float, float] = (math.nan, math.nan)  # per-hop analysis cost, mean and max
 
     def stage_ms(self) -> dict[str, tuple[float, float]]:
         def p(values: list[float]) -> tuple[float, float]:
@@ -79,13 +81,19 @@ def click_track(seconds: float, rate: int, seed: int = 0) -> tuple[np.ndarray, l
     return track, times
 
 
+def _analysis_ms(audio) -> tuple[float, float]:
+    st = audio.stats
+    return (st.analysis_s / max(1, st.hops) * 1000.0, st.max_analysis_s * 1000.0)
+
+
 def run_live_bench(model, device, seconds: float = 20.0, output: tuple[int, int] = (640, 360),
-                   display_hz: float = 60.0, min_fps: float = 24.0, log=print) -> LiveBenchResult:
+                   display_hz: float = 60.0, min_fps: float = 24.0, log=print, redraw: str = "live") -> LiveBenchResult:
     from ..audio.config import AnalysisConfig
     from ..audio.engine import AudioEngine
     from ..audio.sources import ArraySource
     from ..config import load_preset
     from ..display.inputs import DisplayInputs
+    from ..display.redraw import SOFTWARE_MAX_PIXELS, is_software_renderer, policy_for
     from ..display.renderer import Renderer
     from ..display.settings import OutputSettings, RendererConfig
     from ..motion.params import ParamStore
@@ -124,16 +132,25 @@ def run_live_bench(model, device, seconds: float = 20.0, output: tuple[int, int]
     worker = FrameWorker(scene, audio.latest, params, frames, policy, log=log, onsets=onsets.latest, on_frame=on_frame,
                          new_features=onsets.hop)
     renderer = Renderer.offscreen(output, RendererConfig(display_hz=display_hz))
-    settings = OutputSettings(fit="fill")
-    log(f"display upload path: {renderer.upload_path}" + (f" ({renderer.upload_path_reason})" if getattr(renderer, "upload_path_reason", "") else ""))
+    gl = str(renderer.ctx.info.get("GL_RENDERER", ""))
+    software = is_software_renderer(gl)
+    if redraw == "live" and software:  # as the live show does on this renderer
+        renderer.release()
+        renderer = Renderer.offscreen(output, RendererConfig(display_hz=display_hz, max_internal_pixels=SOFTWARE_MAX_PIXELS))
+    redraw_policy = policy_for(display_hz, software) if redraw == "live" else None
+    settings = OutputSettings.from_preset(preset.display)  # the default preset's effect chain, as played live
+    log(f"display: {gl}, effects at {renderer.internal_size[0]}x{renderer.internal_size[1]}, redraw "
+        f"{'as the live show does' if redraw_policy else 'every tick'}; upload path: {renderer.upload_path}"
+        + (f" ({renderer.upload_path_reason})" if getattr(renderer, "upload_path_reason", "") else ""))
     shown: list[tuple[int, float]] = []  # (frame index on screen, time the picture was ready)
     supervisor = Supervisor()
     audio.start(supervisor)
     t_audio0 = source._t0  # the array source's clock origin: sample i reaches the "ADC" at t0 + i / rate
     supervisor.spawn("generator", worker.run, label="GENERATOR", on_restart=worker.restart)
     period = 1.0 / display_hz
-    ticks = overruns = missed = 0
+    ticks = overruns = missed = skipped = 0
     last_index = -1
+    last_draw = -1e9
     warmup_ticks = int(display_hz * 1.0)
     try:
         start = time.perf_counter()
@@ -145,10 +162,15 @@ def run_live_bench(model, device, seconds: float = 20.0, output: tuple[int, int]
             tick = next_tick
             next_tick += period
             renderer.pull(frames)
+            ticks += 1
+            if redraw_policy is not None and not redraw_policy.due(new_frame=renderer.has_new_frame, animated=renderer.animating,
+                                                                   since_last_s=tick - last_draw):
+                skipped += 1
+                continue
+            last_draw = tick
             stats = renderer.render(DisplayInputs.from_features(audio.latest(), tick, onset_time=onsets.newest), settings)
             renderer.ctx.finish()  # the picture is ready for the swap only when the GPU is done
             done = time.perf_counter()
-            ticks += 1
             if done > tick + period:
                 overruns += 1
                 next_tick = max(next_tick, done)  # a late picture takes the next vsync; don't pile up
@@ -179,13 +201,15 @@ def run_live_bench(model, device, seconds: float = 20.0, output: tuple[int, int]
     fps = (len(frame_log) - 1) / elapsed if len(frame_log) > 1 else 0.0
     log(f"{len(clicks)} of {len(abs_clicks)} clicks traced through to the screen")
     return LiveBenchResult(clicks, ticks, missed, overruns, fps, scene.G.img_resolution, output,
-                           sorted({f[5] for f in frame_log}))
+                           sorted({f[5] for f in frame_log}), skipped=skipped,
+                           analysis_ms=_analysis_ms(audio))
 
 
 def print_live_bench(result: LiveBenchResult, log=print) -> None:
     log(f"generator {result.resolution}², output {result.output[0]}x{result.output[1]}: "
         f"{result.fps:.1f} generated fps, {result.ticks} display ticks at 60 Hz, "
-        f"{result.missed} without a new frame, {result.overruns} late pictures; "
-        f"frame sizes used {result.budget_steps}")
+        f"{result.missed} drawn without a new frame, {result.skipped} not redrawn, {result.overruns} late pictures; "
+        f"frame sizes used {result.budget_steps}; analysis {result.analysis_ms[0]:.2f} ms per hop "
+        f"(max {result.analysis_ms[1]:.1f} ms)")
     for stage, (p50, p95) in result.stage_ms().items():
         log(f"  {stage:<40} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..config import load_preset
+from ..control.apply import apply_param_command
 from ..control.commands import (AcknowledgeAlarm, Blackout, Command, Freeze, NewKeyframe, NudgeParam, Quit,
                                 RecallPreset, ResetParam, SavePreset, SetParam, StepPreset, SwitchModel, Tap,
                                 ToggleFullscreen, ToggleParam)
@@ -31,8 +32,8 @@ class Steering:
         self.show = show
         self._say = RateLimitedLog(log, 2.0)
         self._handlers: dict[type, Callable[..., None]] = {
-            SetParam: self._set_param, NudgeParam: self._nudge_param, ToggleParam: self._toggle_param,
-            ResetParam: self._reset_param, Tap: self._tap, RecallPreset: self._recall, StepPreset: self._step,
+            SetParam: self._param, NudgeParam: self._param, ToggleParam: self._param, ResetParam: self._param,
+            Tap: self._tap, RecallPreset: self._recall, StepPreset: self._step,
             SavePreset: self._save, SwitchModel: self._switch_model, Blackout: self._blackout,
             Freeze: self._freeze, NewKeyframe: self._new_keyframe, AcknowledgeAlarm: self._acknowledge,
             ToggleFullscreen: self._fullscreen, Quit: self._quit,
@@ -59,21 +60,8 @@ class Steering:
 
     # --- parameters -----------------------------------------------------------------------------------
 
-    def _set_param(self, c: SetParam) -> None:
-        params = self.show.params
-        if c.normalized:
-            params.set_normalized(c.name, c.value, origin=c.origin)
-        else:
-            params.set(c.name, c.value, origin=c.origin)
-
-    def _nudge_param(self, c: NudgeParam) -> None:
-        self.show.params.nudge_normalized(c.name, c.delta)
-
-    def _toggle_param(self, c: ToggleParam) -> None:
-        self.show.params.toggle(c.name)
-
-    def _reset_param(self, c: ResetParam) -> None:
-        self.show.params.reset(c.name)
+    def _param(self, c: Command) -> None:
+        apply_param_command(self.show.params, c)  # SetParam.origin reaches MIDI pick-up
 
     def _blackout(self, c: Blackout) -> None:
         self._switch("blackout", c.on)

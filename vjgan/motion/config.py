@@ -13,10 +13,21 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 from ..errors import UserError
+from ..validation import Number, check_fields, number
 
 
 class MotionConfigError(UserError):
     """A bad value in a preset's motion settings (the message names the key)."""
+
+
+PRINCIPAL_DIRECTIONS = 16  # GANSpace directions computed per model (fewer when w_dim is smaller)
+MAX_KEYFRAMES = 1024  # seeds are mapped to W in one batch when a scene is built
+SEED = Number(0, 2**32 - 1, whole=True)  # numpy's RandomState range: the StyleGAN seed convention
+# Ranges of the live parameters a preset sets the defaults of (LatentEngine.param_specs uses them).
+MAX_SPEED = Number(0.05, 20.0, unit="ball radii per second")
+SMOOTHING = Number(0.0, 0.5, unit="s")
+WANDER = Number(0.0, 1.0)
+EXPRESSIVENESS = Number(1.0, 4.0)
 
 
 SOURCE_PATTERN = re.compile(r"^(band|onset)\.[A-Za-z0-9_-]+$|^(beat|beat\.sin|loudness)$")
@@ -38,10 +49,10 @@ def layer_rows(spec: str, num_ws: int) -> list[int]:
             rows.update(range(8, num_ws))
         elif part == "all":
             rows.update(range(num_ws))
-        elif re.fullmatch(r"\d+-\d+", part):
+        elif re.fullmatch(r"\d{1,4}-\d{1,4}", part):  # (w+ has at most 2·log2(4096) = 24 rows)
             lo, hi = (int(x) for x in part.split("-"))
             rows.update(range(lo, min(hi, num_ws - 1) + 1))
-        elif part.isdigit():
+        elif re.fullmatch(r"\d{1,4}", part):
             if int(part) < num_ws:
                 rows.add(int(part))
         else:
@@ -55,14 +66,19 @@ class RouteConfig:
     source: str
     target: str
     layers: str = "coarse+middle"
-    direction: int = 0  # principal component (target "direction")
-    gain: float = 0.5  # default of the live parameter gain.<name>
-    gain_max: float = 2.0
-    release_s: float = 0.3  # decay of an onset's pulse
-    smoothing_s: float = 0.08  # glide of the gain knob
+    # principal component (target "direction"): an index into the model's directions
+    direction: int = number(Number(0, PRINCIPAL_DIRECTIONS - 1, whole=True), 0)
+    gain: float = number(Number(0.0, 20.0), 0.5)  # default of the live parameter gain.<name>
+    gain_max: float = number(Number(0.01, 20.0), 2.0)
+    release_s: float = number(Number(0.001, 10.0, unit="s"), 0.3)  # decay of an onset's pulse
+    smoothing_s: float = number(Number(0.0, 10.0, unit="s"), 0.08)  # glide of the gain knob
 
     def __post_init__(self) -> None:
-        where = f"route {self.name!r}"
+        where = f"route {self.name!r}" if isinstance(self.name, str) else "route"
+        check_fields(self, where, MotionConfigError)
+        for key in ("name", "source", "target", "layers"):
+            if not isinstance(getattr(self, key), str):
+                raise MotionConfigError(f"{where}.{key} must be text, got {type(getattr(self, key)).__name__}")
         if not re.fullmatch(r"[A-Za-z0-9_-]+", self.name or ""):
             raise MotionConfigError(f"{where}: name must be letters, digits, - or _")
         if not SOURCE_PATTERN.match(self.source):
@@ -72,12 +88,8 @@ class RouteConfig:
         if self.target == "snap" and not self.source.startswith("onset."):
             raise MotionConfigError(f"{where}: a snap needs an onset source (onset.NAME)")
         layer_rows(self.layers, 64)  # validates the spec
-        if not 0 <= self.direction < 512:
-            raise MotionConfigError(f"{where}: direction must be a principal component index ≥ 0")
-        if not 0 <= self.gain <= self.gain_max or self.gain_max <= 0:
-            raise MotionConfigError(f"{where}: gain {self.gain} must lie in [0, gain_max={self.gain_max}]")
-        if not 0 < self.release_s <= 10 or not 0 <= self.smoothing_s <= 10:
-            raise MotionConfigError(f"{where}: release_s must be in (0, 10] and smoothing_s in [0, 10]")
+        if self.gain > self.gain_max:
+            raise MotionConfigError(f"{where}: gain {self.gain:g} must lie in [0, gain_max={self.gain_max:g}]")
 
     @property
     def param_name(self) -> str:
@@ -86,41 +98,41 @@ class RouteConfig:
 
 @dataclass(frozen=True)
 class KeyframeConfig:
-    seeds: tuple[int, ...] = (1, 2, 3, 4)
+    seeds: tuple[int, ...] = number(SEED, (1, 2, 3, 4), max_items=MAX_KEYFRAMES)
     files: tuple[str, ...] = ()  # saved w vectors (.npy, [w_dim] or [num_ws, w_dim])
-    truncation: float = 0.7  # ψ for keyframes made from seeds: stay near the good region
-    class_index: int = 0  # label for conditional networks
-    beats_per_keyframe: float = 16.0  # tempo-synced transition length
-    seconds_per_keyframe: float = 8.0  # used while no tempo is known
+    # ψ for keyframes made from seeds: stay near the good region
+    truncation: float = number(Number(0.01, 2.0), 0.7)
+    class_index: int = number(Number(0, 99_999, whole=True), 0)  # label for conditional networks (mod c_dim)
+    # Transition lengths. The position through the keyframes grows by dt / length every frame:
+    # a length near zero would make it infinite.
+    beats_per_keyframe: float = number(Number(0.25, 4096.0, unit="beats"), 16.0)  # tempo-synced
+    seconds_per_keyframe: float = number(Number(0.05, 3600.0, unit="s"), 8.0)  # while no tempo is known
 
     def __post_init__(self) -> None:
+        check_fields(self, "keyframes", MotionConfigError)
+        if not isinstance(self.files, tuple) or len(self.files) > MAX_KEYFRAMES \
+                or not all(isinstance(f, str) and f for f in self.files):
+            raise MotionConfigError(f"keyframes.files must be a list of at most {MAX_KEYFRAMES} file names")
         if not self.seeds and not self.files:
             raise MotionConfigError("keyframes: give at least one seed or file")
-        if not 0 < self.truncation <= 2:
-            raise MotionConfigError("keyframes.truncation must be in (0, 2]")
-        if self.beats_per_keyframe <= 0 or self.seconds_per_keyframe <= 0:
-            raise MotionConfigError("keyframes: transition lengths must be positive")
 
 
 @dataclass(frozen=True)
 class MotionConfig:
     keyframes: KeyframeConfig = field(default_factory=KeyframeConfig)
     routes: tuple[RouteConfig, ...] = ()
-    max_speed: float = 1.0  # default of motion.max_speed: ball radii per second a w+ row may move
-    smoothing_s: float = 0.04  # default of motion.smoothing
-    wander: float = 0.2  # default of drift.wander: slow random motion on top of the keyframe path
-    expressiveness_max: float = 2.0  # default cap of ψ
-    seed: int = 0
+    max_speed: float = number(MAX_SPEED, 1.0)  # default of motion.max_speed: ball radii per second a w+ row may move
+    smoothing_s: float = number(SMOOTHING, 0.04)  # default of motion.smoothing
+    wander: float = number(WANDER, 0.2)  # default of drift.wander: slow random motion on top of the keyframe path
+    expressiveness_max: float = number(EXPRESSIVENESS, 2.0)  # default cap of ψ
+    seed: int = number(SEED, 0)
 
     def __post_init__(self) -> None:
+        check_fields(self, "motion", MotionConfigError)
         names = [r.name for r in self.routes]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise MotionConfigError(f"two routes are named {sorted(dup)[0]!r}")
-        if not 0 < self.max_speed <= 20:
-            raise MotionConfigError("motion.max_speed must be in (0, 20] radii per second")
-        if not 1 <= self.expressiveness_max <= 4:
-            raise MotionConfigError("motion.expressiveness_max must be in [1, 4]")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -151,14 +163,7 @@ def _build(cls: type, data: Mapping[str, Any], where: str, tuples: tuple[str, ..
             if not isinstance(value, (list, tuple)):
                 raise MotionConfigError(f"{where}.{key}: expected a list")
             value = tuple(value)
-        expected = known[key].type
-        if expected in ("float", float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if expected in ("float", float, "int", int) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise MotionConfigError(f"{where}.{key}: expected a number, got {value!r}")
-        if expected in ("str", str) and not isinstance(value, str):
-            raise MotionConfigError(f"{where}.{key}: expected text, got {value!r}")
-        kwargs[key] = value
+        kwargs[key] = value  # types and ranges: each class's __post_init__ (vjgan.validation)
     try:
         return cls(**kwargs)
     except TypeError as e:

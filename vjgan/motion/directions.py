@@ -18,6 +18,7 @@ import torch
 from ..atomic import atomic_output
 from ..gan.networks import Generator
 from ..paths import cache_dir
+from .config import PRINCIPAL_DIRECTIONS
 
 CACHE_VERSION = 1
 
@@ -77,7 +78,8 @@ def sample_w(G: Generator, count: int, seed: int = 0, batch: int = 2048) -> np.n
     return np.concatenate(out)
 
 
-def compute_latent_space(G: Generator, samples: int = 10_000, components: int = 16, seed: int = 0) -> LatentSpace:
+def compute_latent_space(G: Generator, samples: int = 10_000, components: int = PRINCIPAL_DIRECTIONS,
+                         seed: int = 0) -> LatentSpace:
     w = sample_w(G, samples, seed)
     w_avg = G.w_avg.detach().float().cpu().numpy()
     radius = float(np.percentile(np.linalg.norm(w - w_avg, axis=1), 95))
@@ -94,7 +96,8 @@ def compute_latent_space(G: Generator, samples: int = 10_000, components: int = 
     return LatentSpace(w_avg.astype(np.float32), dirs, stdevs, radius, source)
 
 
-def load_or_compute(G: Generator, samples: int = 10_000, components: int = 16, folder: Path | None = None) -> LatentSpace:
+def load_or_compute(G: Generator, samples: int = 10_000, components: int = PRINCIPAL_DIRECTIONS,
+                    folder: Path | None = None) -> LatentSpace:
     """The cached LatentSpace for G, computing (and caching, atomically) on a miss or a bad file."""
     folder = folder or (cache_dir() / "latent-space")
     path = folder / f"{model_hash(G)}-v{CACHE_VERSION}-{samples}-{components}.npz"

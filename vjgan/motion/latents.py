@@ -15,12 +15,13 @@ and is owned by a single thread (the frame worker).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 
-from .config import MotionConfig, layer_rows
+from .config import EXPRESSIVENESS, MAX_SPEED, SMOOTHING, WANDER, MotionConfig, layer_rows
 from .directions import LatentSpace
 from .params import ParamSpec
 
@@ -128,10 +129,12 @@ class LatentEngine:
         c = self.config
         specs = [
             ParamSpec("drift.speed", 1.0, 0.0, 4.0, 0.3, "keyframe transition speed (× the tempo-synced rate)", "drift"),
-            ParamSpec("drift.wander", c.wander, 0.0, 1.0, 0.3, "slow random motion on top of the keyframe path", "drift"),
-            ParamSpec("expressiveness.max", c.expressiveness_max, 1.0, 4.0, 0.2, "cap of ψ (distance from the average)", "motion"),
-            ParamSpec("motion.max_speed", c.max_speed, 0.05, 20.0, 0.2, "fastest a w+ row may move, ball radii per second", "motion"),
-            ParamSpec("motion.smoothing", c.smoothing_s, 0.0, 0.5, 0.2, "time constant of the final glide (s)", "motion"),
+            ParamSpec("drift.wander", c.wander, WANDER.low, WANDER.high, 0.3, "slow random motion on top of the keyframe path", "drift"),
+            ParamSpec("expressiveness.max", c.expressiveness_max, EXPRESSIVENESS.low, EXPRESSIVENESS.high, 0.2,
+                      "cap of ψ (distance from the average)", "motion"),
+            ParamSpec("motion.max_speed", c.max_speed, MAX_SPEED.low, MAX_SPEED.high, 0.2,
+                      "fastest a w+ row may move, ball radii per second", "motion"),
+            ParamSpec("motion.smoothing", c.smoothing_s, SMOOTHING.low, SMOOTHING.high, 0.2, "time constant of the final glide (s)", "motion"),
             ParamSpec("noise.base", 1.0, 0.0, 3.0, 0.1, "noise strength on every layer (× learned strength)", "motion"),
         ]
         for r in self.routes:
@@ -254,14 +257,29 @@ def keyframes_from_seeds(G, seeds, truncation: float, class_index: int = 0) -> n
     return ws[:, 0].float().cpu().numpy()
 
 
+MAX_W_FILE_BYTES = 16 * 1024 * 1024  # a W+ latent is 18 × 512 floats (36 kB)
+
+
 def load_w_file(path, w_dim: int) -> np.ndarray:
-    """A saved latent: .npy of [w_dim] or [num_ws, w_dim] (rows averaged) — never a pickle."""
+    """A saved latent: .npy of [w_dim] or [num_ws, w_dim] (rows averaged) — never a pickle.
+
+    Errors name the file and the reason, never its contents (a preset may name any file)."""
     from ..errors import UserError
 
     try:
+        size = os.stat(path).st_size
+    except OSError as e:
+        raise UserError(f"keyframe file {path}: cannot be read ({e.strerror or type(e).__name__})") from None
+    if size > MAX_W_FILE_BYTES:
+        raise UserError(f"keyframe file {path}: {size:,} bytes is too large for a saved latent")
+    try:
         arr = np.load(path, allow_pickle=False)
-    except Exception as e:
-        raise UserError(f"keyframe file {path}: cannot be read as a .npy array ({e})") from None
+    except Exception:
+        raise UserError(f"keyframe file {path}: not a .npy array (a saved w vector)") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+        if hasattr(arr, "close"):
+            arr.close()
+        raise UserError(f"keyframe file {path}: not a .npy array of numbers (a saved w vector)")
     arr = np.asarray(arr, dtype=np.float32)
     if arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]
@@ -269,4 +287,6 @@ def load_w_file(path, w_dim: int) -> np.ndarray:
         arr = arr.mean(axis=0)
     if arr.shape != (w_dim,):
         raise UserError(f"keyframe file {path}: shape {list(arr.shape)} does not fit this model's w_dim {w_dim}")
+    if not np.all(np.isfinite(arr)):
+        raise UserError(f"keyframe file {path}: holds NaN or infinite values")
     return arr

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol, Sequence
 
+from ..control.commands import ACTIONS
 from ..motion.params import ParamStore
 from .view import ACTION, PARAM, BandMeter, MidiView, OperatorView, Row, mapping_text
 
@@ -102,8 +103,6 @@ def _pickup(mappings: Sequence[Any], takeover: Optional[Takeover]) -> Optional[f
 def action_rows(midi: Any, presets: Sequence[str]) -> list[Row]:
     """The show's actions (from its one vocabulary), each learnable onto a pad; a preset recall per
     preset (up to 9). They fire with or without a MIDI controller."""
-    from ..control.commands import ACTIONS
-
     mappings_for = _mappings_lookup(midi)
     rows = []
     for spec in sorted(ACTIONS.values(), key=lambda s: s.name):

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .options import DEFAULT_BATCH, RenderOptions, parse_fps, parse_size, parse_time
+from ..motion.config import SEED
+from ..validation import Number, cli_number
+from .options import DEFAULT_BATCH, MAX_BATCH, MAX_QUALITY, MAX_THREADS, RenderOptions, parse_fps, parse_size, parse_time
 
 EPILOG = """\
 examples:
@@ -38,19 +40,20 @@ def add_render_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
                                   "fill or stretch) places the model's square picture (default: the model's size)")
     p.add_argument("--start", default="0", help="where to begin in the audio: seconds or m:ss (default: 0)")
     p.add_argument("--duration", help="how much to render: seconds or m:ss (default: to the end)")
-    p.add_argument("--seed", type=int, help="motion seed (default: the preset's); the same seed gives the same video")
+    p.add_argument("--seed", type=cli_number(SEED),
+                   help="motion seed (default: the preset's); the same seed gives the same video")
     p.add_argument("--codec", help="video encoder: libx264 (default for .mp4/.mov/.mkv), libx265, h264_nvenc, "
                                    "hevc_nvenc, libvpx-vp9 (default for .webm), libsvtav1, … or h264, hevc, "
                                    "nvenc, vp9, av1")
-    p.add_argument("--quality", type=float,
+    p.add_argument("--quality", type=cli_number(Number(0.0, MAX_QUALITY)),
                    help="the encoder's constant quality, lower is better: x264 crf (default 18), "
                         "x265 crf (20), NVENC cq (21), VP9 crf (31), AV1 crf (30); x264 crf 0 is lossless")
     p.add_argument("--encoder-preset", help="the encoder's speed preset: x264/x265 ultrafast…veryslow "
                                             "(default medium), NVENC p1…p7 (default p5)")
-    p.add_argument("--batch", type=int, default=DEFAULT_BATCH,
+    p.add_argument("--batch", type=cli_number(Number(1, MAX_BATCH, whole=True)), default=DEFAULT_BATCH,
                    help=f"frames generated at once (default {DEFAULT_BATCH})")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best present)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default on the CPU: half the cores, "
+    p.add_argument("--threads", type=cli_number(Number(1, MAX_THREADS, whole=True)), help="CPU threads for torch (default on the CPU: half the cores, "
                                                "leaving the rest to the encoder; elsewhere torch's choice)")
     p.add_argument("--no-gl", action="store_true", help="skip OpenGL: fit/fill on tensors, post effects off")
     p.add_argument("--force", action="store_true", help="replace the output file if it exists")

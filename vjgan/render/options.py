@@ -12,11 +12,15 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import UserError
+from ..motion.config import SEED
 
 MAX_FPS = 240
 MAX_SIDE = 8192
 MIN_SIDE = 16
 DEFAULT_BATCH = 8
+MAX_BATCH = 256
+MAX_THREADS = 1024
+MAX_QUALITY = 63.0  # the largest crf any of the encoders takes (VP9, AV1)
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,14 @@ class RenderOptions:
             raise UserError(f"--start {self.start:g}: must be a time ≥ 0 in seconds")
         if self.duration is not None and (not math.isfinite(self.duration) or self.duration <= 0):
             raise UserError(f"--duration {self.duration:g}: must be a positive time in seconds")
-        if self.threads is not None and not 1 <= self.threads <= 1024:
+        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
             raise UserError(f"--threads {self.threads}: must be at least 1")
-        if not 1 <= self.batch <= 256:
-            raise UserError(f"--batch {self.batch}: must be between 1 and 256 frames")
-        if self.quality is not None and (not math.isfinite(self.quality) or self.quality < 0):
-            raise UserError(f"--quality {self.quality:g}: must be a number ≥ 0 (lower is better for crf/cq)")
+        if not 1 <= self.batch <= MAX_BATCH:
+            raise UserError(f"--batch {self.batch}: must be between 1 and {MAX_BATCH} frames")
+        if self.quality is not None and (not math.isfinite(self.quality) or not 0 <= self.quality <= MAX_QUALITY):
+            raise UserError(f"--quality {self.quality:g}: must be a number in 0..{MAX_QUALITY:g} (lower is better for crf/cq)")
+        if self.seed is not None and SEED.problem(self.seed) is not None:
+            raise UserError(f"--seed {SEED.problem(self.seed)}")
 
 
 def parse_fps(text: str) -> Fraction:

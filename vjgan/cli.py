@@ -20,6 +20,8 @@ SECONDS = cli_number(Number(0.0, 1e6, low_open=True, unit="s"))
 COUNT = cli_number(Number(1, 1_000_000, whole=True))
 THREADS = cli_number(Number(1, 1024, whole=True))
 RESOLUTION = cli_number(Number(4, 4096, whole=True, unit="px"))
+OSC_RATE = cli_number(Number(1.0, 1000.0, unit="Hz"))
+LATENCY_MS = cli_number(Number(0.0, 2000.0, unit="ms", why="how late the picture is behind the sound"))
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -231,9 +233,9 @@ def _add_rig_options(p: argparse.ArgumentParser) -> None:
                    help="take OSC on this port (loopback only; 0.0.0.0:PORT listens on the network)")
     g.add_argument("--osc-out", action="append", metavar="HOST:PORT",
                    help="send the analysis and parameter changes over OSC there; repeat for several")
-    g.add_argument("--osc-rate", type=float, metavar="HZ", help="features per second out (default: every hop)")
+    g.add_argument("--osc-rate", type=OSC_RATE, metavar="HZ", help="features per second out (default: every hop)")
     g.add_argument("--link", action="store_true", help="join the Ableton Link session (extra `link`, GPL)")
-    g.add_argument("--link-latency", type=float, default=0.0, metavar="MS",
+    g.add_argument("--link-latency", type=LATENCY_MS, default=0.0, metavar="MS",
                    help="how late the picture is behind the sound: the beat clock runs this much early")
     g.add_argument("--quantize", choices=("off", "beat", "bar", "preset"), default="preset",
                    help="preset changes land on the next beat or bar (default: each preset's own option)")
@@ -244,7 +246,8 @@ def _add_rig_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--record", metavar="FILE", help="record the output with the sound (.mp4, .mov, .mkv; "
                                                    "never over an existing file)")
     g.add_argument("--record-codec", metavar="CODEC", help="h264 (default), prores_ks, hap, ... (.mov for ProRes/HAP)")
-    g.add_argument("--record-fps", type=int, default=30, metavar="FPS", help="the recording's frame rate (default 30)")
+    g.add_argument("--record-fps", type=int, choices=(24, 25, 30, 50, 60), default=30, metavar="FPS",
+                   help="the recording's frame rate: 24, 25, 30, 50 or 60 (default 30)")
 
 
 def _rig_options(args: argparse.Namespace):

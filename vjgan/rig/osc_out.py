@@ -110,8 +110,13 @@ class OscSender:
             self._send_params(now)
         name = self._preset_name()
         if name and name != self._sent_preset:
+            # A new preset brings its own values (registered without change notices): send them
+            # all, so a controller showing the old preset's values catches up.
             self._sent_preset = name
             self._send_bundle([(f"{ROOT}/preset", (name,))])
+            with self._guard:
+                self._pending_params = {**self.params.snapshot().values, **self._pending_params}
+            self._send_params(now)
 
     def _due_hops(self, hops: list[Any], now: float) -> list[tuple[Any, Sequence[bool]]]:
         """Every hop at the hop rate; at a chosen rate, the newest when due, with the onsets of the

@@ -376,3 +376,43 @@ def test_record_toggles_takes_without_waiting_and_each_take_is_a_new_playable_fi
             video = c.streams.video[0]
             assert (video.width, video.height) == (96, 64)
             assert sum(1 for _ in c.decode(video=0)) >= 20
+
+
+def test_osc_out_at_a_chosen_rate_keeps_the_onsets_of_the_hops_in_between() -> None:
+    import dataclasses
+    import time
+
+    pytest.importorskip("pythonosc")
+    from pythonosc.dispatcher import Dispatcher
+    from pythonosc.osc_server import ThreadingOSCUDPServer
+
+    from vjgan.rig.endpoints import Endpoint
+    from vjgan.rig.osc_out import OscSender
+
+    heard: list[tuple[str, tuple]] = []
+    dispatcher = Dispatcher()
+    dispatcher.set_default_handler(lambda address, *args: heard.append((address, args)))
+    server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state = _State()
+    sender = OscSender([Endpoint("127.0.0.1", server.server_address[1])], state.params, rate_hz=10.0)
+    try:
+        base = rest_features(("sub", "bass"))
+        hops = [dataclasses.replace(base, hop_index=i, onsets=(False, i == 3), bands=(0.1, 0.01 * i))
+                for i in range(1, 9)]
+        for f in hops:
+            sender.on_hop(f)
+        sender.on_param("drift.speed", 3.0)
+        sender.send_pending(time.perf_counter())
+        deadline = time.monotonic() + 5
+        while not any(a == "/vjgan/param/drift.speed" for a, _ in heard) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        server.shutdown()
+        sender.close()
+    got = dict(heard)
+    assert got["/vjgan/hop"] == (8,)  # only the newest hop went out at this rate...
+    assert got["/vjgan/onset/bass"] == (1,)  # ...with the onset of hop 3, skipped in between
+    assert "/vjgan/onset/sub" not in got
+    assert got["/vjgan/band/bass"] == (pytest.approx(0.08),)
+    assert got["/vjgan/param/drift.speed"] == (pytest.approx(0.75),)  # normalised 0–1

@@ -174,21 +174,21 @@ class Rig:
                  self.options.link_latency_ms)
 
     def _start_outputs(self) -> None:
-        from .outputs import ndi, spout, syphon, v4l2
+        from .outputs import output_kinds
 
-        wanted = [(self.options.ndi, ndi.NdiSink), (self.options.syphon, syphon.SyphonSink),
-                  (self.options.spout, spout.SpoutSink), (self.options.v4l2, v4l2.V4l2Sink)]
-        for name, make in wanted:
+        o = self.options
+        wanted = {"NDI": o.ndi, "Syphon": o.syphon, "Spout": o.spout, "v4l2loopback": o.v4l2}
+        for kind in output_kinds():
+            name = wanted.get(kind.name)
             if not name:
                 continue
+            why = kind.probe()
             try:
-                sink = make(name)
-                probe = {ndi.NdiSink: ndi.probe, syphon.SyphonSink: syphon.probe, spout.SpoutSink: spout.probe,
-                         v4l2.V4l2Sink: v4l2.probe}[make]()
-                if probe:
-                    raise OutputUnavailable(f"{sink.label}: {probe}")
+                if why:
+                    raise OutputUnavailable(f"{kind.option.split()[0]} {name}: {why}")
+                sink = kind.make(name)
             except OutputUnavailable as e:
-                log.warning("%s", e)
+                log.warning("%s", e)  # one line; the show goes on without this output
                 continue
             sender = SenderThread(sink)
             self.senders.append(sender)

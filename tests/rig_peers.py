@@ -14,7 +14,6 @@ can reach beyond the namespace's loopback.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess

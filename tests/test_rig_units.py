@@ -18,7 +18,7 @@ from vjgan.motion.params import ParamSpec, ParamStore
 from vjgan.rig.endpoints import parse_endpoint
 from vjgan.rig.grab import Picture
 from vjgan.rig.osc_in import BadMessage, OscRouter
-from vjgan.rig.osc_tree import ADDRESSES, IN
+from vjgan.rig.osc_tree import ADDRESSES
 from vjgan.rig.outputs import AudioChunk, SenderThread
 from vjgan.rig.quantize import Quantiser, next_boundary
 from vjgan.rig.record import LiveSoundtrack, free_path

@@ -13,7 +13,6 @@ would cost the loop ~18 ms a picture at 720p. Measured costs: docs/benchmarks.md
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -49,15 +48,12 @@ class PictureGrabber:
         self._pending: Optional[tuple[int, float, tuple[int, int]]] = None  # (pbo, presented at, size)
         self._last = -1e9
         self.grabs = 0
-        self.grab_ms = 0.0  # main-thread time spent starting copies (for benchmarks and the HUD)
-        self.collect_ms = 0.0  # main-thread time spent mapping finished copies
 
     def grab(self, renderer: Any, presented_at: float) -> bool:
         """Start reading back the picture just presented (main thread, output context current)."""
         if presented_at - self._last < self.min_interval:
             return False
         self._pending = None  # never collected (no turn in between): the newer picture wins
-        t0 = time.perf_counter()
         self._last = presented_at
         size = (int(renderer.internal_size[0]), int(renderer.internal_size[1]))
         texture = renderer.output_texture
@@ -65,20 +61,17 @@ class PictureGrabber:
         self._turn ^= 1
         texture.read_into(self._pbos[self._turn], alignment=1)
         self._pending = (self._turn, presented_at, size)
-        self.grab_ms += (time.perf_counter() - t0) * 1000.0
         return True
 
     def collect(self) -> Optional[Picture]:
         """The picture started by the last `grab`, if any (main thread)."""
         if self._pending is None:
             return None
-        t0 = time.perf_counter()
         turn, presented_at, (w, h) = self._pending
         self._pending = None
         pixels = np.empty((h, w, 4), dtype=np.uint8)
         self._pbos[turn].read_into(pixels)
         self.grabs += 1
-        self.collect_ms += (time.perf_counter() - t0) * 1000.0
         return Picture(pixels, presented_at, self.grabs)
 
     def _ensure_buffers(self, size: tuple[int, int]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..control.commands import ACTIONS, QUANTA
+from ..control.commands import QUANTA
 
 ROOT = "/vjgan"
 IN = "in"
@@ -69,7 +69,3 @@ def describe_tree() -> list[str]:
         q = " (? answers)" if a.query else ""
         lines.append(f"{a.direction:<8} {a.pattern:<26} {a.args:<40} {a.does}{q}")
     return lines
-
-
-def action_names() -> list[str]:
-    return sorted(ACTIONS)

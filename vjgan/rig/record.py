@@ -20,6 +20,7 @@ overwritten: the take goes to the next free name (show-2.mp4, ...).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -171,10 +172,9 @@ class Take:
         self.queue: queue.Queue[Picture] = queue.Queue(maxsize=QUEUE_DEPTH)
         self.dropped = 0
         self.written = 0
-        self.started_at = time.perf_counter()
         self.t0: Optional[float] = None
         self.audio_rate = audio_rate
-        self.soundtrack: Optional[LiveSoundtrack] = None
+        self.soundtrack = self._new_soundtrack()  # from now: the first picture's sound arrives before it
         self.task: Any = None
         self._file: Any = None
         self._last_pts = -1
@@ -187,6 +187,11 @@ class Take:
             self.dropped += 1
             self.alarms.raise_alarm(DROPPED_ALARM, f"RECORDING DROPPED {self.dropped} FRAMES (encoder behind)",
                                     WARNING)
+
+    def _new_soundtrack(self) -> Optional[LiveSoundtrack]:
+        if self.audio_rate is None:
+            return None
+        return LiveSoundtrack(self.audio_rate, 2, Fraction(self.settings.fps))
 
     def add_audio(self, chunk: AudioChunk) -> None:
         track = self.soundtrack
@@ -239,8 +244,7 @@ class Take:
         if spec.format in ("mp4", "mov"):
             # Fragments instead of an index at the end: playable up to the last fragment if the
             # process dies before the file is finished.
-            spec = type(spec)(spec.format, spec.video_codec, spec.audio_codec, spec.allowed_video,
-                              {"movflags": "+frag_keyframe+empty_moov+default_base_moof"})
+            spec = dataclasses.replace(spec, options={"movflags": "+frag_keyframe+empty_moov+default_base_moof"})
         codec = resolve_video_codec(self.settings.codec, spec)
         w, h = picture.size
         video = LiveVideoSettings(codec, w - w % 2, h - h % 2, Fraction(self.settings.fps),
@@ -248,14 +252,13 @@ class Take:
         video.check()
         audio: Optional[AudioSettings] = None
         self.t0 = picture.t
-        if self.audio_rate is not None:
-            audio = audio_settings(spec.audio_codec, self.audio_rate, 2)
-            if audio.rate != self.audio_rate:
+        if self.soundtrack is not None:
+            audio = audio_settings(spec.audio_codec, self.soundtrack.rate, 2)
+            if audio.rate != self.soundtrack.rate:
                 log.warning("recording: %s does not take %d Hz audio; this take has no sound",
-                            spec.audio_codec, self.audio_rate)
-                audio = None
+                            spec.audio_codec, self.soundtrack.rate)
+                audio, self.soundtrack = None, None
             else:
-                self.soundtrack = LiveSoundtrack(audio.rate, audio.channels, video.fps)
                 self.soundtrack.start(self.t0)
         self._file = VideoFile(self.path, spec, video, self.soundtrack, audio,
                                metadata={"comment": "recorded live by vjgan"})
@@ -374,6 +377,6 @@ class Recorder:
 def _next_file(take: Take) -> None:
     """After a fault the take goes on in a new file (the old one was finished as far as it got)."""
     take.path = free_path(take.settings.path)
-    take.soundtrack = None
+    take.soundtrack = take._new_soundtrack()
     take._last_pts = -1
     take.t0 = None

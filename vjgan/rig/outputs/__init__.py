@@ -107,7 +107,11 @@ class SenderThread:
     # --- the sender's thread (supervised) ------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        self.sink.open()
+        try:
+            self.sink.open()
+        except OutputUnavailable as e:  # not a fault to retry: the library or device is not there
+            log.warning("%s", e)
+            return
         self._opened = True
         try:
             while not stop.is_set():

@@ -359,8 +359,8 @@ def test_rows_and_midi_view_from_a_controller() -> None:
     assert [r.target for r in rows] == ["master", "blackout", "gain.bass"]
     assert rows[2].mapping == "ch 1 CC 21" and rows[1].toggle and rows[2].maximum == 2.0
     actions = action_rows(midi, ["default", "drop"])  # the show's vocabulary, a recall per preset
-    assert [r.target for r in actions] == sorted(
-        [n for n in ACTIONS if n != "recall-preset"] + ["recall-preset:1", "recall-preset:2"])
+    assert [r.target for r in actions] == sorted(  # actions with an argument: only preset recalls are offered
+        [n for n, spec in ACTIONS.items() if not spec.argument] + ["recall-preset:1", "recall-preset:2"])
     assert {r.kind for r in actions} == {ACTION} and ("blackout", "blackout") in [(r.target, r.title) for r in actions]
     assert [r.title for r in actions if r.target.startswith("recall-preset")] == [
         "recall-preset:1 (default)", "recall-preset:2 (drop)"]

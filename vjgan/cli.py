@@ -20,6 +20,8 @@ SECONDS = cli_number(Number(0.0, 1e6, low_open=True, unit="s"))
 COUNT = cli_number(Number(1, 1_000_000, whole=True))
 THREADS = cli_number(Number(1, 1024, whole=True))
 RESOLUTION = cli_number(Number(4, 4096, whole=True, unit="px"))
+OSC_RATE = cli_number(Number(1.0, 1000.0, unit="Hz"))
+LATENCY_MS = cli_number(Number(0.0, 2000.0, unit="ms", why="how late the picture is behind the sound"))
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -76,6 +78,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     print(f"vjgan bench on {describe_machine(device)}")
     if args.model == "live":
         return _bench_live(args, device)
+    if args.model == "rig":
+        from .rig.bench import run_rig_bench
+
+        run_rig_bench()
+        return 0
     if args.model == "display":
         from .display.bench import bench_display
 
@@ -145,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="`vjgan bench [MODEL]` times synthesis in each mode; `vjgan bench live` runs the whole "
                                    "show offscreen with time-stamped clicks and reports sound-to-screen latency; "
                                    "`vjgan bench display` times the upload and shader chain offscreen.")
-    p.add_argument("model", nargs="?", help="a model file, 'default' (the shipped model), 'live' or 'display' "
+    p.add_argument("model", nargs="?", help="a model file, 'default' (the shipped model), 'live', 'display' or 'rig' "
                                              "(default: the shipped model on a CPU, random config-F networks on CUDA)")
     p.add_argument("--live-model", help="with `bench live`: a model file instead of random config-F networks")
     p.add_argument("--seconds", type=SECONDS, default=20.0, help="with `bench live`: length of the click track")
@@ -185,12 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-fps", type=MIN_FPS, default=24.0, help="below this generation rate, step down a block")
     p.add_argument("--duration", type=SECONDS, metavar="S", help="stop after S seconds")
     p.add_argument("--fresh", action="store_true", help="ignore the autosaved running state")
+    _add_rig_options(p)
     p.set_defaults(handler=_cmd_live)
 
     p = sub.add_parser("commands", help="list the named actions keys, pads and OSC can fire (docs/commands.md)")
     p.set_defaults(handler=_cmd_commands)
 
-    p = sub.add_parser("devices", help="list audio inputs, MIDI ports and monitors")
+    p = sub.add_parser("osc", help="OSC: `vjgan osc addresses` prints the address tree (docs/osc.md)")
+    p.add_argument("what", choices=("addresses",), help="addresses: every address vjgan takes and sends")
+    p.set_defaults(handler=_cmd_osc)
+
+    p = sub.add_parser("devices", help="list audio inputs, MIDI ports, monitors and video outputs")
     p.add_argument("--audio-backend", choices=("sounddevice", "pyaudio"), default="sounddevice")
     p.set_defaults(handler=_cmd_devices)
 
@@ -213,8 +225,42 @@ def _cmd_live(args: argparse.Namespace) -> int:
         audio_backend=args.audio_backend, channel=args.channel, gain_db=args.gain, monitor_audio=args.monitor_audio,
         monitor=args.monitor, fullscreen=args.fullscreen, window_size=(w, h), midi=tuple(args.midi or ()),
         device=args.device, min_fps=args.min_fps, duration=args.duration, fresh=args.fresh,
-        operator=not args.no_operator, hud=args.hud,
+        operator=not args.no_operator, hud=args.hud, rig=_rig_options(args),
     ))
+
+
+def _add_rig_options(p: argparse.ArgumentParser) -> None:
+    """vjgan in the rig: OSC, Ableton Link, video outputs, recording (docs/osc.md, docs/outputs.md)."""
+    g = p.add_argument_group("the rig (docs/osc.md, docs/outputs.md)")
+    g.add_argument("--osc-in", metavar="PORT|HOST:PORT",
+                   help="take OSC on this port (loopback only; 0.0.0.0:PORT listens on the network)")
+    g.add_argument("--osc-out", action="append", metavar="HOST:PORT",
+                   help="send the analysis and parameter changes over OSC there; repeat for several")
+    g.add_argument("--osc-rate", type=OSC_RATE, metavar="HZ", help="features per second out (default: every hop)")
+    g.add_argument("--link", action="store_true", help="join the Ableton Link session (extra `link`, GPL)")
+    g.add_argument("--link-latency", type=LATENCY_MS, default=0.0, metavar="MS",
+                   help="how late the picture is behind the sound: the beat clock runs this much early")
+    g.add_argument("--quantize", choices=("off", "beat", "bar", "preset"), default="preset",
+                   help="preset changes land on the next beat or bar (default: each preset's own option)")
+    g.add_argument("--ndi", metavar="NAME", help="send the output and the sound as an NDI source")
+    g.add_argument("--syphon", metavar="NAME", help="publish the output as a Syphon server (macOS)")
+    g.add_argument("--spout", metavar="NAME", help="publish the output as a Spout sender (Windows)")
+    g.add_argument("--v4l2", metavar="/dev/videoN", help="write the output to a v4l2loopback camera (Linux)")
+    g.add_argument("--record", metavar="FILE", help="record the output with the sound (.mp4, .mov, .mkv; "
+                                                   "never over an existing file)")
+    g.add_argument("--record-codec", metavar="CODEC", help="h264 (default), prores_ks, hap, ... (.mov for ProRes/HAP)")
+    g.add_argument("--record-fps", type=int, choices=(24, 25, 30, 50, 60), default=30, metavar="FPS",
+                   help="the recording's frame rate: 24, 25, 30, 50 or 60 (default 30)")
+
+
+def _rig_options(args: argparse.Namespace):
+    from .rig.rig import RigOptions
+
+    options = RigOptions(
+        osc_in=args.osc_in, osc_out=tuple(args.osc_out or ()), osc_rate=args.osc_rate, link=args.link,
+        link_latency_ms=args.link_latency, ndi=args.ndi, syphon=args.syphon, spout=args.spout, v4l2=args.v4l2,
+        record=args.record, record_codec=args.record_codec, record_fps=args.record_fps, quantize=args.quantize)
+    return options.check()
 
 
 def _cmd_commands(args: argparse.Namespace) -> int:
@@ -256,6 +302,28 @@ def _cmd_devices(args: argparse.Namespace) -> int:
             print(f"  {m.describe() if hasattr(m, 'describe') else m}")
     except NoDisplayError as e:
         print(f"  (no display: {e})")
+    from .rig.outputs import output_kinds
+
+    print("Video outputs:")
+    for kind in output_kinds():
+        why = kind.probe()
+        print(f"  {kind.name:<13} {kind.option:<20} {'ready' if not why else 'not here: ' + why}")
+    return 0
+
+
+def _cmd_osc(args: argparse.Namespace) -> int:
+    from .control.commands import describe_actions
+    from .live.app import SHOW_PARAMS
+    from .rig.osc_tree import describe_tree
+
+    print("OSC addresses (floats for parameters are 0–1 across the range; `?` as the argument asks):")
+    for line in describe_tree():
+        print(f"  {line}")
+    print("Parameters of every show (a preset adds its own; /vjgan/params ? lists them all while it plays):")
+    print("  " + ", ".join(spec.name for spec in SHOW_PARAMS))
+    print("Actions (/vjgan/action/<action>):")
+    for line in describe_actions():
+        print(f"  {line}")
     return 0
 
 

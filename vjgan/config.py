@@ -29,7 +29,9 @@ from .motion.config import MotionConfig
 from .resources import data_dir
 from .validation import Number, check_fields, number
 
-TOP_LEVEL_KEYS = ("name", "description", "model", "audio", "motion", "keyframes", "routes", "display", "midi", "params")
+TOP_LEVEL_KEYS = ("name", "description", "model", "quantize", "audio", "motion", "keyframes", "routes", "display",
+                  "midi", "params")
+QUANTIZE = ("off", "beat", "bar")  # a change to this preset lands as soon as it is ready, or on the next beat / bar
 DEFAULT_PRESET = "default"
 
 
@@ -89,6 +91,7 @@ class Preset:
     display: DisplayConfig = field(default_factory=DisplayConfig)
     midi: tuple[dict[str, Any], ...] = ()  # mappings, validated by vjgan.control when MIDI starts
     params: dict[str, float] = field(default_factory=dict)  # saved parameter values
+    quantize: str = "off"  # a change to this preset waits for the next "beat" or "bar" (QUANTIZE)
     path: Path | None = None  # where it was read from (not stored)
 
     def model_path(self) -> Path:
@@ -109,6 +112,8 @@ class Preset:
             out["midi"] = {"mappings": [dict(x) for x in self.midi]}
         if self.params:
             out["params"] = dict(self.params)
+        if self.quantize != "off":
+            out["quantize"] = self.quantize
         return _drop_none(out)
 
 
@@ -138,9 +143,11 @@ def preset_from_dict(data: Mapping[str, Any], source: str = "<preset>", path: Pa
     unknown = [k for k in data if k not in TOP_LEVEL_KEYS]
     if unknown:
         raise fail(unknown[0], f"unknown key (expected one of {', '.join(TOP_LEVEL_KEYS)})")
-    for key in ("name", "description", "model"):
+    for key in ("name", "description", "model", "quantize"):
         if key in data and not isinstance(data[key], str):
             raise fail(key, "expected text")
+    if data.get("quantize", "off") not in QUANTIZE:
+        raise fail("quantize", f"expected one of {', '.join(QUANTIZE)}")
     try:
         audio = AnalysisConfig.from_dict(data.get("audio") or {})
     except UserError as e:
@@ -186,7 +193,8 @@ def preset_from_dict(data: Mapping[str, Any], source: str = "<preset>", path: Pa
         raise fail("midi", str(e)) from None
     return Preset(name=data.get("name") or (path.stem if path else "untitled"), description=data.get("description", ""),
                   model=data.get("model", ""), audio=audio, motion=motion, display=display,
-                  midi=tuple(dict(m) for m in midi), params={k: float(v) for k, v in params.items()}, path=path)
+                  midi=tuple(dict(m) for m in midi), params={k: float(v) for k, v in params.items()},
+                  quantize=data.get("quantize", "off"), path=path)
 
 
 def load_preset(name_or_path: str | os.PathLike[str]) -> Preset:

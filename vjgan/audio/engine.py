@@ -34,6 +34,7 @@ from vjgan.audio.analysis import Analyzer
 from vjgan.audio.config import AnalysisConfig
 from vjgan.audio.errors import AudioDeviceError
 from vjgan.audio.features import Features, rest_features
+from vjgan.logs import RateLimitedLog
 
 if TYPE_CHECKING:
     from vjgan.supervise import Supervisor, Task
@@ -66,6 +67,12 @@ class EngineStats:
     max_analysis_s: float = 0.0
 
 
+# listener(features, samples): called on the capture thread after each hop is analysed, with the
+# hop's snapshot and the mono samples it analysed (silence while the input is gone, so a listener
+# keeps the hop rate). It must return at once: copy what it needs into its own bounded buffer.
+HopListener = Callable[[Features, np.ndarray], None]
+
+
 class AudioEngine:
     SWITCH_INTERVAL_S = 0.001  # see start()
 
@@ -74,6 +81,8 @@ class AudioEngine:
         self.source = source
         self.config = config or AnalysisConfig()
         self.on_features = on_features  # called in the capture thread for every snapshot (tests, recorders)
+        self._hop_listeners: list[HopListener] = []
+        self._say = RateLimitedLog(log, 5.0)
         self.analyzer: Optional[Analyzer] = None
         self.stats = EngineStats()
         self.ended = threading.Event()  # the source has ended (a file without loop)
@@ -140,6 +149,11 @@ class AudioEngine:
         """How often the capture thread failed and was restarted."""
         return self._task.restarts if self._task is not None else 0
 
+    def add_hop_listener(self, listener: HopListener) -> None:
+        """Hear every hop as it is analysed (OSC out, NDI audio, the recorder): the analysis itself
+        is unchanged, the listener only gets a look at what it used."""
+        self._hop_listeners.append(listener)
+
     def hop_age(self) -> Optional[float]:
         """Seconds since the last analysis hop, for the watchdog (None before the first)."""
         return None if self.last_hop_at is None else time.perf_counter() - self.last_hop_at
@@ -185,6 +199,15 @@ class AudioEngine:
     def external_stop(self) -> None:
         self._command("external_stop")
 
+    def link_timeline(self, t: float, beat: float, bpm: float) -> None:
+        """Ableton Link's session (from its own thread): `beat` is the session's beat at
+        perf_counter time `t`, at `bpm`. While these arrive, they set tempo and phase."""
+        self._command("link_timeline", t, beat, bpm)
+
+    def link_lost(self) -> None:
+        """Link stopped driving (no peer left, or Link was turned off)."""
+        self._command("link_lost")
+
     def _drain_commands(self) -> None:
         clock = self.analyzer.clock  # type: ignore[union-attr]
         while self._commands:
@@ -210,6 +233,11 @@ class AudioEngine:
         st.analysis_s += cost
         st.max_analysis_s = max(st.max_analysis_s, cost)
         self._publish(f)
+        for listener in self._hop_listeners:
+            try:
+                listener(f, samples)
+            except Exception as e:  # a listener's fault must not stop the analysis the show plays from
+                self._say(f"listener:{type(e).__name__}", f"a hop listener failed: {type(e).__name__}: {e}")
 
     def _run(self, stop: threading.Event) -> None:
         """The capture thread's body: read a hop, analyse, publish, until `stop`. A fault

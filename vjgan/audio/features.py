@@ -27,7 +27,7 @@ class Features:
     gated: bool  # the whole input is below the gate (silence, hiss between songs)
     bpm: float  # current tempo (0.0 until there is one)
     tempo_confidence: float  # 0..1: how sure the tracker is (1 for tap, manual and external clock)
-    tempo_source: str  # "none", "audio", "tap", "manual" or "external"
+    tempo_source: str  # "none", "audio", "tap", "manual", "external" (MIDI clock) or "link" (Ableton Link)
     beat: bool  # a beat fell inside this hop
     beat_phase: float  # 0..1 ramp, 0 on the beat, at adc_time
     beat_count: int  # beats since start (or since the last resync)

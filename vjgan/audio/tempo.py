@@ -331,6 +331,34 @@ class TempoTracker:
         return float(cands[pick])
 
 
+class TapTempo:
+    """Tap times → seconds per beat: a least-squares line through the last `keep` taps (one tap
+    early or late moves the tempo little); a pause longer than `timeout_s` starts afresh."""
+
+    def __init__(self, timeout_s: float = 2.0, keep: int = 8) -> None:
+        self.timeout_s = timeout_s
+        self._taps: deque[float] = deque(maxlen=keep)
+
+    def add(self, t: float) -> bool:
+        """Take one tap; False if it is out of order or a duplicate (ignored)."""
+        if self._taps and t - self._taps[-1] > self.timeout_s:
+            self._taps.clear()
+        if self._taps and t <= self._taps[-1]:
+            return False
+        self._taps.append(t)
+        return True
+
+    def period(self) -> Optional[float]:
+        """Seconds per beat, once two or more taps are in; else None."""
+        if len(self._taps) < 2:
+            return None
+        idx = np.arange(len(self._taps), dtype=np.float64)
+        return float(np.polyfit(idx, np.asarray(self._taps), 1)[0])
+
+    def clear(self) -> None:
+        self._taps.clear()
+
+
 class BeatClock:
     """A predicted beat-phase ramp, fed by the tracker and overridable by the performer.
 
@@ -349,7 +377,11 @@ class BeatClock:
         self._audio_period = 0.0
         self._audio_conf = 0.0
         self._last_audio_t: Optional[float] = None
-        self._taps: deque[float] = deque(maxlen=8)
+        self._taps = TapTempo(self.config.tap_timeout_s)
+        self._held_period = 0.0  # the tap or typed tempo, kept while Link or MIDI clock drives
+        self._link: Optional[tuple[float, float, float]] = None  # (perf time, session beat there, period)
+        self._link_seen: Optional[float] = None  # when the newest Link update arrived
+        self._link_top = 0  # the highest Link beat already reported as a beat
         self._ext_ticks: deque[float] = deque(maxlen=2 * MIDI_CLOCK_PPQ)
         self._ext_count = 0
         self._ext_last: Optional[float] = None
@@ -366,6 +398,8 @@ class BeatClock:
 
     @property
     def source(self) -> str:
+        if self._link_active():
+            return "link"
         if self._external_active():
             return "external"
         if self._mode in ("tap", "manual"):
@@ -374,7 +408,7 @@ class BeatClock:
 
     @property
     def confidence(self) -> float:
-        return 1.0 if self.source in ("external", "tap", "manual") else self._audio_conf
+        return 1.0 if self.source in ("link", "external", "tap", "manual") else self._audio_conf
 
     def phase(self, t: float) -> float:
         if self.period <= 0.0 or t <= self.last_beat_time:
@@ -386,10 +420,14 @@ class BeatClock:
     def advance(self, now: float) -> bool:
         """Move the ramp to `now`; True if a beat fell in (previous now, now]."""
         self._last_now = now
+        if self._link_seen is not None and now - self._link_seen > self.config.external_timeout_s:
+            self.link_lost()
         if self._ext_last is not None and now - self._ext_last > self.config.external_timeout_s:
             self._external_lost()
         beat = self._pending_beat
         self._pending_beat = False
+        if self._link is not None:
+            return self._advance_link(now) or beat
         if self.period <= 0.0:
             return beat
         nxt = self.last_beat_time + self.period
@@ -424,7 +462,7 @@ class BeatClock:
         # Confidence is smoothed (tau 1 s) so the HUD does not flicker between estimates.
         k = 1.0 if first else 1.0 - math.exp(-dt / 1.0)
         self._audio_conf += (confidence - self._audio_conf) * k
-        if self._mode != "audio" or self._external_active():
+        if self._mode != "audio" or self._external_active() or self._link_active():
             return
         new_period = period / self._mult
         if first or self.period <= 0.0:
@@ -461,19 +499,16 @@ class BeatClock:
 
     def tap(self, t: float) -> None:
         """A tap on the beat. Two or more taps set the tempo (least squares over the last 8)."""
-        if self._taps and t - self._taps[-1] > self.config.tap_timeout_s:
-            self._taps.clear()
-        if self._taps and t <= self._taps[-1]:
+        if not self._taps.add(t):
             return  # out-of-order or duplicate event
-        self._taps.append(t)
-        if len(self._taps) >= 2:
-            taps = np.asarray(self._taps)
-            idx = np.arange(len(taps), dtype=np.float64)
-            slope = float(np.polyfit(idx, taps, 1)[0])
+        period = self._taps.period()
+        if period is not None:
             self._mode = "tap"
             self._mult = 1.0
-            self.period = self._clamp_period(slope)
-        if self.period > 0:
+            self._held_period = self._clamp_period(period)
+            if not self._link_active():  # Link keeps the session's tempo (a tap changes it there)
+                self.period = self._held_period
+        if self.period > 0 and not self._link_active():
             self._place_beat(t)
 
     def set_bpm(self, bpm: float) -> None:
@@ -482,14 +517,16 @@ class BeatClock:
             raise ValueError(f"bpm must be in [1, 1000] (got {bpm})")
         self._mode = "manual"
         self._mult = 1.0
-        self.period = self._clamp_period(60.0 / bpm)
+        self._held_period = self._clamp_period(60.0 / bpm)
+        if not self._link_active():
+            self.period = self._held_period
 
     def follow_audio(self) -> None:
         """Back to the audio tracker (drops tap / manual tempo and x2 / /2)."""
         self._mode = "audio"
         self._mult = 1.0
         self._taps.clear()
-        if self._audio_period > 0 and not self._external_active():
+        if self._audio_period > 0 and not self._external_active() and not self._link_active():
             self.period = self._audio_period
 
     def double(self) -> None:
@@ -501,7 +538,7 @@ class BeatClock:
         self._scale(0.5)
 
     def _scale(self, factor: float) -> None:
-        if self.period <= 0.0:
+        if self.period <= 0.0 or self._link_active():
             return
         new_period = self._clamp_period(self.period / factor)
         actual = self.period / new_period
@@ -528,6 +565,8 @@ class BeatClock:
         self._ext_ticks.append(t)
         self._ext_last = t
         self._ext_count += 1
+        if self._link_active():
+            return  # Link drives; the pulses are kept so MIDI clock takes over if Link goes
         if len(self._ext_ticks) >= 2:
             ticks = np.asarray(self._ext_ticks)
             idx = np.arange(len(ticks), dtype=np.float64)
@@ -559,5 +598,51 @@ class BeatClock:
         self._ext_last = None
         self._ext_ticks.clear()
         self._ext_count = 0
+        if not self._link_active():
+            self._fall_back()
+
+    def _fall_back(self) -> None:
+        """Link or MIDI clock stopped driving: back to the tap / typed tempo, or the audio's."""
         if self._mode == "audio" and self._audio_period > 0:
             self.period = self._audio_period / self._mult
+        elif self._mode in ("tap", "manual") and self._held_period > 0:
+            self.period = self._held_period
+
+    # --- Ableton Link (the session's timeline; first in priority) --------------------------------------
+
+    def link_timeline(self, t: float, beat: float, bpm: float) -> None:
+        """The Link session's `beat` at time `t` (already shifted by the latency offset), at `bpm`.
+        While updates arrive (within `external_timeout_s`), Link sets tempo, phase and the beat
+        count: beat_count % 4 == 0 on the session's bar."""
+        if not (bpm > 0.0 and math.isfinite(beat) and math.isfinite(t)):
+            return
+        first = self._link is None
+        self._link = (t, beat, 60.0 / bpm)
+        self._link_seen = t
+        self.period = 60.0 / bpm
+        if first:
+            self._link_top = math.floor(beat)
+
+    def link_lost(self) -> None:
+        if self._link is None:
+            return
+        self._link = None
+        self._link_seen = None
+        if self._external_active() and self._ext_period > 0:
+            self.period = self._clamp_period(self._ext_period)
+        else:
+            self._fall_back()
+
+    def _link_active(self) -> bool:
+        return self._link is not None
+
+    def _advance_link(self, now: float) -> bool:
+        t_ref, beat_ref, period = self._link  # type: ignore[misc]
+        beat = beat_ref + (now - t_ref) / period
+        count = math.floor(beat)
+        self.beat_count = count
+        self.last_beat_time = t_ref + (count - beat_ref) * period
+        if count > self._link_top:
+            self._link_top = count
+            return True
+        return False

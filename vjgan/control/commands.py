@@ -133,6 +133,44 @@ class ToggleFullscreen(Command):
 
 
 @dataclass(frozen=True)
+class ToggleRecording(Command):
+    """Start or stop recording the output with the show's sound (a new file each take)."""
+
+    on: Optional[bool] = None  # None toggles
+
+
+@dataclass(frozen=True)
+class SetTempo(Command):
+    """A typed tempo: the beat clock's (and, with Ableton Link, the session's)."""
+
+    bpm: float
+
+
+@dataclass(frozen=True)
+class NudgeTempo(Command):
+    """Move the tempo by `delta_bpm` (with Ableton Link, the session's tempo)."""
+
+    delta_bpm: float
+
+
+QUANTA = ("off", "beat", "bar", "preset")  # "preset": each preset's own `quantize` option
+
+
+def check_quantum(quantum: Optional[str]) -> str:
+    if quantum not in QUANTA:
+        raise UnknownActionError(f"quantize {quantum!r}: expected one of {', '.join(QUANTA)}")
+    return quantum
+
+
+@dataclass(frozen=True)
+class SetQuantize(Command):
+    """Preset changes land on the next beat or bar ("off": as soon as ready; "preset": each preset's
+    own option)."""
+
+    quantum: str
+
+
+@dataclass(frozen=True)
 class Quit(Command):
     """End the show (keys ask twice before they post this; nothing else posts it)."""
 
@@ -164,6 +202,13 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in (
     ActionSpec("acknowledge", "acknowledge the alarm lines (they leave the screen once seen)",
                _no_arg(AcknowledgeAlarm)),
     ActionSpec("fullscreen", "output window fullscreen on/off", _no_arg(ToggleFullscreen)),
+    ActionSpec("record", "start / stop recording the output with the show's sound (a new file each take)",
+               _no_arg(ToggleRecording)),
+    ActionSpec("tempo-up", "tempo one BPM faster (with Ableton Link: the session's)", _no_arg(lambda: NudgeTempo(+1.0))),
+    ActionSpec("tempo-down", "tempo one BPM slower (with Ableton Link: the session's)",
+               _no_arg(lambda: NudgeTempo(-1.0))),
+    ActionSpec("quantize", "preset changes land on the next beat or bar", lambda a: SetQuantize(check_quantum(a)),
+               argument="off, beat, bar, or preset (each preset's own option): quantize:bar"),
 )}
 
 _BASE = r"[a-z0-9][a-z0-9._\-]*"

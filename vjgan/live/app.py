@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..alarms import AlarmBoard
 from ..config import Preset, available_presets, load_preset
@@ -38,6 +38,9 @@ from .director import SceneDirector, SceneRequest
 from .onsets import OnsetTimes
 from .saving import TRANSIENT_PARAMS, PresetSaver, midi_mappings
 from .steer import Steering
+
+if TYPE_CHECKING:
+    from ..rig.rig import RigOptions
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,7 @@ class LiveOptions:
     state_file: str | None = None  # default: the user's data folder
     operator: bool = True  # the operator window on the laptop screen (vjgan/operator)
     hud: bool = False  # text HUD over the output picture, for single-screen rehearsal
+    rig: Optional["RigOptions"] = None  # OSC, Link, video outputs, recording (vjgan/rig); None: none of them
 
 
 def autosave_path(options: LiveOptions) -> Path:
@@ -109,6 +113,7 @@ class LiveShow:
         self.window = None
         self.renderer = None
         self.console = None  # operator window and output HUD (vjgan/operator), if any
+        self.rig = None  # OSC, Link, video outputs, recording (vjgan/rig)
         self._output_base: tuple[Any, Any] = (None, None)
 
     def log(self, message: str) -> None:
@@ -162,6 +167,7 @@ class LiveShow:
         self._watch()
         self._start_renderer()
         self._start_midi()
+        self._start_rig()
         self._start_operator()
 
     def _watch(self) -> None:
@@ -205,6 +211,13 @@ class LiveShow:
         except UserError as e:
             self.log(str(e))  # the show goes on without the controller
 
+    def _start_rig(self) -> None:
+        # Always: the record, tempo and quantize commands are carried out there, even with no rig options.
+        from ..rig.rig import Rig, RigOptions
+
+        self.rig = Rig(self, self.options.rig or RigOptions())
+        self.rig.start()
+
     def _start_operator(self) -> None:
         if not (self.options.operator or self.options.hud):
             return
@@ -222,6 +235,8 @@ class LiveShow:
                 self.midi.stop()
             except Exception as e:  # closing a port must not keep the rest from shutting down
                 self.log(f"MIDI did not close cleanly: {e}")
+        if self.rig is not None:  # first: a recording is finished while everything still runs
+            self.rig.shutdown()
         if self.audio is not None:
             self.audio.stop()
         self.supervisor.stop()
@@ -268,6 +283,8 @@ class LiveShow:
         from ..display.inputs import DisplayInputs
 
         window, renderer = self.window, self.renderer
+        if self.rig is not None:
+            self.rig.collect()  # the picture read back last turn, to the outputs and the recorder
         window.poll()
         self.take_commands()
         if window.framebuffer_size != renderer.size:
@@ -284,6 +301,8 @@ class LiveShow:
                 self.console.present(window, renderer, inputs, settings)
             else:
                 window.present(renderer, inputs, settings)
+            if self.rig is not None:
+                self.rig.after_present(renderer, time.perf_counter())
         else:
             wait = self.redraw.wait_s(animated=renderer.animating, since_last_s=since)
             if self.console is not None:

@@ -61,6 +61,8 @@ class SceneDirector:
         self._wake = threading.Event()
         self._count = 0
         self.building: Optional[SceneRequest] = None  # for the HUD: "preparing drop"
+        # May a finished build commit now? (The rig's quantiser holds it for the next beat or bar.)
+        self.commit_gate: Callable[[SceneRequest], bool] = lambda request: True
 
     # --- main loop ---------------------------------------------------------------------------------
 
@@ -82,8 +84,10 @@ class SceneDirector:
         result, seq = self._results.read()
         if result is None or seq == self._results_seen:
             return None
-        self._results_seen = seq
         req = result.request
+        if req.number == self._count and result.scene is not None and not self.commit_gate(req):
+            return None  # held (a change quantised to the next beat or bar): asked again next turn
+        self._results_seen = seq
         if req.number != self._count:
             return None  # superseded while it was built: dropped by the builder already
         if result.scene is None:

@@ -211,7 +211,12 @@ def collect_view(show: ShowLike, meters: DisplayMeters, now: float, *, selected:
         rows=tuple(rows if rows is not None else all_rows(show)),
         selected=selected, message=message, message_is_error=message_is_error,
         alarms=alarm_lines(getattr(show, "alarms", None)),
+        rig=rig_lines(getattr(show, "rig", None)),
     )
+
+
+def rig_lines(rig: Any) -> tuple[str, ...]:
+    return tuple(rig.status_lines()) if rig is not None else ()
 
 
 def alarm_lines(board: Any) -> tuple[str, ...]:

@@ -248,7 +248,7 @@ def _aspect_inv(view: OperatorView) -> float:
 def _status_height(view: OperatorView, lh: int, pad: int) -> float:
     meters = 3 * lh + pad if view.bands else 0
     alarms = (len(view.alarms) + 1) * lh if view.alarms else 0
-    return 8 * lh + meters + alarms + 4 * pad
+    return (8 + len(view.rig)) * lh + meters + alarms + 4 * pad
 
 
 def _status_block(c: _Canvas, view: OperatorView, area: Rect, lh: int, pad: int) -> float:
@@ -313,6 +313,10 @@ def _status_block(c: _Canvas, view: OperatorView, area: Rect, lh: int, pad: int)
             c.fill(bar, PANEL)
             c.fill(Rect(bar.x, bar.y, round(bar.w * min(1.0, max(0.0, view.beat_phase))), bar.h), ACCENT)
         y += lh + pad
+    for line in view.rig:  # recording, video outputs, Link, OSC
+        if room(lh):
+            c.text(x, y, line, BAD if line.startswith("REC") else TEXT, width=w)
+            y += lh
     if view.bands and room(3 * lh):
         # The meters take the room the MIDI lines below them leave, up to six lines.
         meters_h = min(6 * lh, max(3 * lh, area.bottom - y - 2 * lh - 2 * pad))
@@ -438,9 +442,11 @@ def hud_lines(view: OperatorView) -> list[tuple[str, RGBA]]:
     lines = [
         (f"{view.preset}    {fmt(view.display_fps, 0)} fps    generation {fmt(view.generation_ms, 1)} ms    "
          f"{resolution_text(view.resolution)} step {DASH if view.budget_step is None else view.budget_step}", TEXT),
-        (f"BPM {fmt(view.bpm, 1)}    sound to screen {fmt(view.latency_ms, 0, ' ms')}" +
-         (f"    {flags}" if flags else ""), BAD if flags else TEXT),
+        (f"BPM {fmt(view.bpm, 1)}{'' if view.tempo_source in ('', 'none') else f' ({view.tempo_source})'}    "
+         f"sound to screen {fmt(view.latency_ms, 0, ' ms')}" + (f"    {flags}" if flags else ""),
+         BAD if flags else TEXT),
     ]
+    lines += [(line, TEXT) for line in view.rig]
     lines += [(line, BAD) for line in view.alarms]
     if view.midi.learning:
         lines.append((f"LEARN {view.midi.learning}: move a control", LEARN))

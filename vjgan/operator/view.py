@@ -88,6 +88,9 @@ class OperatorView:
     message: str = ""  # the newest status line (learned, saved, errors)
     message_is_error: bool = False
     alarms: tuple[str, ...] = ()  # the supervisor's alarm lines, until acknowledged (A)
+    # The rig (vjgan/rig): recording ("REC 01:23 show.mp4 · 2040 frames · 0 dropped"), each video
+    # output, Link, OSC; one line each, only for what runs.
+    rig: tuple[str, ...] = ()
 
 
 # --- numbers in words -----------------------------------------------------------------------------

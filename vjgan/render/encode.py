@@ -29,6 +29,7 @@ import av
 import av.logging
 import numpy as np
 
+from ..atomic import default_mode
 from ..errors import UserError
 from .codecs import AudioSettings, ContainerSpec, VideoSettings
 from .soundtrack import Soundtrack
@@ -77,12 +78,14 @@ class VideoFile:
         self.video = video
         self.soundtrack = soundtrack
         self.frames_written = 0
+        self._next_pts = 0  # the frame slot after the last picture written: the video's length
         self._audio_pos = 0
         self._closed = False
         self._c = None
         fd, tmp = tempfile.mkstemp(prefix=f".{self.out.stem}-", suffix=f".partial{self.out.suffix}",
                                    dir=self.out.parent)
         os.close(fd)
+        os.chmod(tmp, default_mode())  # a video is a user's file: the umask's mode, not mkstemp's 0600
         self.tmp = Path(tmp)
         logs: list = []
         saved_level = av.logging.get_level()
@@ -132,18 +135,28 @@ class VideoFile:
         self._c.start_encoding()  # opens the encoders and writes the header: every failure shows now
         self._audio_frame = (self._as.codec_context.frame_size or 1024) if self._as is not None else 0
 
+    @property
+    def pix_fmt(self) -> str:
+        """The encoder's pixel format (a frame in it is not converted again)."""
+        return self._vs.pix_fmt
+
     # -- writing -------------------------------------------------------------------------------
 
     def write(self, yuv: np.ndarray) -> None:
         """One picture: uint8 [H·3/2, W] yuv420p (see vjgan.render.colour)."""
-        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        self.write_frame(av.VideoFrame.from_ndarray(yuv, format="yuv420p"))
+
+    def write_frame(self, frame: av.VideoFrame, pts: int | None = None) -> None:
+        """One picture already in a frame (BT.709, limited range), at frame slot `pts` (default:
+        the next one; a live recording skips the slots in which nothing new was shown)."""
         frame.colorspace = BT709
         frame.color_range = RANGE_LIMITED
-        frame.pts = self.frames_written
+        frame.pts = self._next_pts if pts is None else pts
         self._c.mux(self._vs.encode(frame))
         self.frames_written += 1
+        self._next_pts = frame.pts + 1
         if self._as is not None:
-            self._write_audio(self.soundtrack.end_after(self.frames_written), final=False)
+            self._write_audio(self.soundtrack.end_after(self._next_pts), final=False)
 
     def _write_audio(self, end: int, final: bool) -> None:
         track = self.soundtrack
@@ -159,18 +172,25 @@ class VideoFile:
             self._c.mux(self._as.encode(frame))
             self._audio_pos += n
 
-    def finish(self) -> Path:
-        """Flush both encoders, close the container and move it to the output name."""
+    def finish(self, replace_existing: bool = True) -> Path:
+        """Flush both encoders, close the container and move it to the output name (with
+        `replace_existing=False`, never over a file that appeared there meanwhile: FileExistsError,
+        and the finished file stays under its temporary name)."""
         if self._closed:
             return self.out
         try:
             if self._as is not None:
-                self._write_audio(self.soundtrack.end_after(self.frames_written), final=True)
+                self._write_audio(self.soundtrack.end_after(self._next_pts), final=True)
                 self._c.mux(self._as.encode(None))
             self._c.mux(self._vs.encode(None))
             self._c.close()
             self._closed = True
-            os.replace(self.tmp, self.out)
+            if replace_existing:
+                os.replace(self.tmp, self.out)
+            else:
+                move_no_clobber(self.tmp, self.out)
+        except FileExistsError:
+            raise
         except Exception as e:  # a full disk, a vanished folder: say so, leave no partial file
             self.abort()
             raise UserError(f"cannot finish {self.out}: {getattr(e, 'strerror', None) or e}") from None
@@ -191,6 +211,20 @@ class VideoFile:
             self.tmp.unlink()
         except OSError:
             pass
+
+
+def move_no_clobber(src: Path, dst: Path) -> None:
+    """Rename `src` to `dst` unless `dst` exists (FileExistsError)."""
+    try:
+        os.link(src, dst)  # atomic: fails if the name is taken
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system (FAT, exFAT): check, then rename
+        if dst.exists():
+            raise FileExistsError(str(dst)) from None
+        os.replace(src, dst)
+        return
+    os.unlink(src)
 
 
 def _is_hardware(codec: str) -> bool:

@@ -62,7 +62,8 @@ def light(on: bool, color: RGBA = GOOD) -> None:
     """A square lamp the height of a line (MIDI activity, the beat)."""
     size = imgui.get_text_line_height()
     p = imgui.get_cursor_screen_pos()
-    imgui.get_window_draw_list().add_rect_filled(imgui.ImVec2(p.x, p.y + 2), imgui.ImVec2(p.x + size - 4, p.y + size - 2),
+    imgui.get_window_draw_list().add_rect_filled(imgui.ImVec2(p.x, p.y + 2),
+                                                 imgui.ImVec2(p.x + size - 4, p.y + size - 2),
                                                  u32(color if on else WELL), 2.0)
     imgui.dummy(imgui.ImVec2(size - 2, size))
 

@@ -615,6 +615,28 @@ def test_text_is_twice_as_large_at_ui_scale_2(stage: Stage) -> None:
     assert (two[3] - two[1]) / (one[3] - one[1]) == pytest.approx(2.0, rel=0.15)
 
 
+def test_a_failing_panel_is_a_log_line_and_the_console_goes_on(stage: Stage) -> None:
+    console = open_console(stage)
+    stage.frames(2)
+
+    def broken(view: Any, texture: Any, actions: Any) -> None:
+        from imgui_bundle import imgui
+
+        imgui.begin_child("half-drawn")  # left open: ImGui closes it when the frame ends
+        raise RuntimeError("a bug in a panel")
+
+    console.ui._draw["Log"] = broken
+    stage.frames(5)  # the other panels go on drawing
+    assert sum("operator console, Log: RuntimeError: a bug in a panel" in line for line in stage.lines) == 1
+    assert "param:master" in console.ui.where.rects and "preview" in console.ui.where.rects
+    stage.show.params.set("blackout", 1.0)
+    assert stage.until(lambda: console.view.blackout)  # the view and the frames go on
+    console.ui._draw["Log"] = lambda view, texture, actions: None
+    redraws = console.window.redraws
+    stage.frames(3)
+    assert console.window.redraws >= redraws + 3 and "param:master" in console.ui.where.rects
+
+
 # --- hiding and closing ---------------------------------------------------------------------------------------
 
 def test_hiding_and_closing_the_operator_leaves_the_show_running(stage: Stage, x_input: XInput,

@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from ..display.glfw_session import glfw_module
 from ..errors import UserError
+from ..logs import RateLimitedLog
 from .collect import DisplayMeters, ShowLike, all_rows, collect_view
 from .runner import CommandRunner
 from .state import CancelLearn, KeyPress, OperatorState, Unbind, handle_key, selected_row, toggle_learn
@@ -57,6 +58,7 @@ class OperatorConsole:
         self.hud: Any = None
         self._previous_output_keys: Any = None
         self._chained = False
+        self._faults = RateLimitedLog(log, 10.0)
         layout = layout if isinstance(layout, Mapping) else {}
         try:
             imgui_module()  # one clear line if the GUI toolkit is missing
@@ -64,7 +66,7 @@ class OperatorConsole:
                 from .panels import ConsoleUI
 
                 panels = layout.get("panels")
-                self.ui = ConsoleUI(set(panels) if isinstance(panels, list) else None)
+                self.ui = ConsoleUI(set(panels) if isinstance(panels, list) else None, report=self._panel_failed)
                 ini = layout.get("imgui")
                 self.window = OperatorWindow(show, WindowHandlers(self.on_key, self.on_close), self.config,
                                              ini if isinstance(ini, str) else "")
@@ -117,8 +119,16 @@ class OperatorConsole:
         self.view = view
         if operator_shown and self.window is not None:
             window = self.window
-            self.window.frame(lambda: self.ui.draw(view, window.preview.texture(), self))
+            try:
+                window.frame(lambda: self.ui.draw(view, window.preview.texture(), self))
+            except Exception as e:  # a bug outside the panels: the frame is lost, the show goes on
+                self._panel_failed("frame", e)
         return view
+
+    def _panel_failed(self, panel: str, error: Exception) -> None:
+        """A bug in the console: one line (and its traceback, in the log file) now and then."""
+        if self._faults(panel, f"operator console, {panel}: {type(error).__name__}: {error}"):
+            log.info("operator console, %s: where it failed", panel, exc_info=error)
 
     def _redraw_soon(self) -> None:
         # After a key, the next output picture redraws: the answer shows within a frame.

@@ -40,8 +40,10 @@ FOCUS_FRAMES = 3
 class ConsoleUI:
     """Everything one frame draws, and the panels' own state (open or not, text being typed...)."""
 
-    def __init__(self, open_panels: Optional[set[str]] = None) -> None:
+    def __init__(self, open_panels: Optional[set[str]] = None,
+                 report: Callable[[str, Exception], None] = lambda panel, error: None) -> None:
         self.open = {name: (open_panels is None or name in open_panels) for name in PANELS}
+        self._report = report
         self.where = Where()
         self.params = ParamPages()
         self.presets = PresetList()
@@ -99,11 +101,16 @@ class ConsoleUI:
                 # Asked again for a few frames: on the first frames docking places the windows
                 # after they ask, and the dock's first tab would win.
                 self._focus = (name, self._focus[1] - 1) if self._focus[1] > 1 else None
+            before = imgui.internal.ErrorRecoveryState()
+            imgui.internal.error_recovery_store_state(before)
             shown, still_open = imgui.begin(name, True)
             try:
                 if shown:
                     self._draw[name](view, texture, actions)
-            finally:
+            except Exception as e:  # a panel's bug: the others keep working, the fault is reported
+                imgui.internal.error_recovery_try_to_recover_state(before)  # closes what it left open
+                self._report(name, e)
+            else:
                 imgui.end()
             self.open[name] = bool(still_open)
 

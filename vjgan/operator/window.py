@@ -249,6 +249,11 @@ class OperatorWindow:
         io.set_ini_filename(None)  # the layout travels with the running state, not in a file in the cwd
         io.config_flags |= imgui.ConfigFlags_.docking_enable.value
         io.config_windows_move_from_title_bar_only = True  # a drag on a panel's body is a widget's drag
+        # A panel that fails half-way (a bug) must not take the show down: ImGui closes what the
+        # panel left open when the frame ends, instead of asserting; the console logs the fault.
+        io.config_error_recovery = True
+        io.config_error_recovery_enable_assert = False
+        io.config_error_recovery_enable_tooltip = False
         font = font_file()
         size = round(self.config.font_px * self.scale)
         if font is not None:

@@ -34,8 +34,11 @@ class RouteEditor:
         flags = (imgui.TableFlags_.resizable | imgui.TableFlags_.row_bg | imgui.TableFlags_.sizing_stretch_prop).value
         if imgui.begin_table("routes", 7, flags):
             try:
-                for title in ("route", "source", "gain", "target", "layers", "direction", ""):
-                    imgui.table_setup_column(title)
+                stretch = imgui.TableColumnFlags_.width_stretch.value
+                for title, weight in (("route", 0.20), ("source", 0.22), ("gain", 0.14), ("target", 0.20),
+                                      ("layers", 0.16), ("direction", 0.08)):
+                    imgui.table_setup_column(title, stretch, weight)
+                imgui.table_setup_column("", imgui.TableColumnFlags_.width_fixed.value)
                 imgui.table_headers_row()
                 for route in view.routes:
                     self._route(route, view, rows.get(route.gain_param), actions, where)

@@ -151,3 +151,35 @@ def test_frame_budget_steps_down_and_back_with_a_slow_generator(tmp_path: Path, 
     finally:
         supervisor.stop()
     assert task.restarts == 0
+
+
+def test_the_morph_parameter_is_the_cross_fade_length(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+    import torch
+
+    from vjgan.audio.features import rest_features
+    from vjgan.config import load_preset
+    from vjgan.engine.scene import MotionDriver, build_scene
+    from vjgan.handover import LatestSlot
+    from vjgan.live.app import SHOW_PARAMS
+    from vjgan.live.worker import FrameWorker
+    from vjgan.motion.params import ParamStore
+
+    monkeypatch.setenv("VJGAN_CACHE_DIR", str(tmp_path))
+    scene = build_scene(MODEL, load_preset("default"), torch.device("cpu"))
+    params = ParamStore(list(SHOW_PARAMS) + scene.engine.param_specs())
+    clock = [100.0]
+    worker = FrameWorker(scene, lambda: rest_features(("bass",)), params, LatestSlot(), clock=lambda: clock[0])
+    white = np.full((64, 64, 4), 255, np.uint8)
+    features = rest_features(("bass",))
+
+    def blend_after(seconds: float, morph: float) -> np.ndarray:
+        params.set("morph", morph)
+        worker._outgoing = (scene, MotionDriver(scene.engine, params), clock[0])  # a scene fading out now
+        clock[0] += seconds
+        return worker._blend_outgoing(white, clock[0], features, 64, None)
+
+    assert np.array_equal(blend_after(0.5, 0.0), white) and worker._outgoing is None  # 0 s: a cut
+    assert np.array_equal(blend_after(1.5, 1.0), white) and worker._outgoing is None  # the fade is over
+    mixed = blend_after(1.0, 4.0).astype(float)  # a quarter of the way through a 4 s morph
+    assert worker._outgoing is not None and 0 < (255 - mixed).mean() < 255 * 0.8

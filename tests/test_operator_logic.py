@@ -1,6 +1,7 @@
-"""The operator console without a screen: key handling, learn state, layouts, text, presets, placement.
+"""The operator console without a screen: keys, learn state, what the panels show, presets, routes,
+the model picker, placement.
 
-Everything here is pure or touches only files: the state machine and the layouts are fed plain
+Everything here is pure or touches only files: the state machine and the view are fed plain
 values; MIDI learn goes through a real `MidiController` fed decoded messages (no ports needed).
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,28 +23,17 @@ from vjgan.control.commands import ACTIONS
 from vjgan.control.mapping import Control, Mapping
 from vjgan.control.midi import MidiController
 from vjgan.motion.params import ParamSpec, ParamStore
-from vjgan.operator import hud, state as st
+from vjgan.operator import state as st
 from vjgan.operator.collect import DisplayMeters, action_rows, collect_view, midi_view, param_rows
-from vjgan.operator.hud import Rect, fit_aspect, layout_operator, layout_output_hud, wrap
 from vjgan.operator.placement import Area, Screen, place_operator
 from vjgan.live.saving import (PresetSaver, name_base, next_free_name, preset_for_saving, save_new_preset)
 from vjgan.operator.runner import CommandRunner
 from vjgan.alarms import AlarmBoard
 from vjgan.control.commands import CommandQueue
 from vjgan.operator.state import KeyPress, OperatorState, handle_key
-from vjgan.operator.text import build_atlas, fit_text
-from vjgan.operator.view import ACTION, BandMeter, MidiView, OperatorView, Row, fmt, format_value, mapping_text
+from vjgan.operator.view import ACTION, MidiView, OperatorView, Row, fmt, format_value, mapping_text
+from vjgan.errors import UserError
 from vjgan.resources import data_dir
-
-
-class Mono:
-    """Fixed-width text metrics: 7 px a character, 16 px lines (what a layout needs of a font)."""
-
-    line_height = 16
-
-    @staticmethod
-    def measure(text: str) -> float:
-        return 7.0 * len(text)
 
 
 ROWS = (
@@ -136,50 +127,6 @@ def test_show_keys_presets_and_save() -> None:
         (st.FireAction("recall-preset:1"),)
 
 
-def test_clicks_and_wheel() -> None:
-    s, cmds = st.handle_click(OperatorState(), "row", "drift.speed", ROWS)
-    assert s.selected == "drift.speed" and cmds == ()
-    s, cmds = st.handle_click(s, "learn", "gain.bass", ROWS)
-    assert s.selected == s.learning == "gain.bass" and cmds == (st.StartLearn("gain.bass"),)
-    s, cmds = st.handle_click(s, "learn", "gain.bass", ROWS)
-    assert s.learning is None and cmds == (st.CancelLearn(),)
-    assert st.handle_click(s, "row", "nope", ROWS) == (s, ())
-    assert st.handle_scroll(OperatorState(selected="master"), -2.0, ROWS).selected == "gain.bass"
-    assert st.handle_scroll(OperatorState(selected="gain.bass"), 1.0, ROWS).selected == "blackout"
-
-
-def test_scroll_keeps_the_selection_in_view() -> None:
-    assert st.scroll_to_show(0, 3, 5, 20) == 0
-    assert st.scroll_to_show(0, 7, 5, 20) == 3
-    assert st.scroll_to_show(10, 4, 5, 20) == 4
-    assert st.scroll_to_show(18, None, 5, 20) == 15  # never past the end
-    assert st.scroll_to_show(3, 0, 10, 4) == 0
-
-
-# --- text ----------------------------------------------------------------------------------------------
-
-def test_glyph_atlas_measures_and_places_text() -> None:
-    atlas = build_atlas(14)
-    assert atlas.line_height >= 14 and 0 < atlas.ascent <= atlas.line_height
-    for ch in "AZaz09.:-_()%":
-        assert ch in atlas.glyphs
-    assert atlas.measure("gain.bass") == pytest.approx(atlas.measure("gain.") + atlas.measure("bass"))
-    quads = atlas.quads("a b")
-    assert quads.shape == (2, 8)  # spaces have no quad
-    assert quads[1, 0] > quads[0, 2]  # b sits right of a
-    assert (quads[:, 4:] >= 0).all() and (quads[:, 4:] <= 1).all()
-    # Each quad's atlas rectangle holds ink, and the glyph's pixels sit there.
-    w, h = atlas.size
-    for x0, y0, x1, y1, u0, v0, u1, v1 in quads:
-        region = atlas.pixels[round(v0 * h):round(v1 * h), round(u0 * w):round(u1 * w)]
-        assert region.shape == (round(y1 - y0), round(x1 - x0)) and region.max() > 128
-    # A character the font lacks is drawn as the fallback, never dropped silently.
-    assert atlas.measure("\u2603") == atlas.measure("?")
-    assert fit_text("expressiveness.max", atlas.measure("express..."), atlas.measure) == "express..."
-    assert fit_text("short", 100, atlas.measure) == "short"
-    assert fit_text("anything", 1, atlas.measure) == ""
-
-
 # --- formatting --------------------------------------------------------------------------------------
 
 def test_numbers_in_words() -> None:
@@ -193,139 +140,78 @@ def test_numbers_in_words() -> None:
     assert mapping_text(m) == "ch 1 CC 21, ch 2 CC 3 enc, ch 10 note 36"
 
 
-# --- layouts ---------------------------------------------------------------------------------------------
+# --- what the panels show, as values -------------------------------------------------------------------------
 
-def many_rows(n: int) -> tuple[Row, ...]:
-    return tuple(Row(f"gain.route_{i}", value=i / n, mapping="ch 1 CC 21" if i == 3 else "") for i in range(n))
+def test_pages_group_the_rows_in_a_fixed_order() -> None:
+    from vjgan.operator.params_panel import pages_of, value_format
 
-
-def a_view(**kw: object) -> OperatorView:
-    base = OperatorView(preset="default", output_size=(1920, 1080), display_fps=59.9, generation_fps=30.2,
-                        generation_ms=21.5, latent_ms=0.8, resolution=512, budget_step=1, latency_ms=83.4, bpm=128.0,
-                        tempo_source="audio", beat_phase=0.5,
-                        bands=(BandMeter("sub", 0.25), BandMeter("bass", 1.0), BandMeter("mid", 0.0)),
-                        loudness=0.5, midi=MidiView(True, ("nanoKONTROL2",), 12, 0.1, "ch 1 CC 21 = 64"),
-                        rows=many_rows(8), selected="gain.route_3")
-    return replace(base, **kw)
+    rows = (Row("gain.a", group="routes"), Row("master", group="output"), Row("blackout", ACTION, group="actions"),
+            Row("odd", group="zzz"), Row("drift.speed", group="drift"))
+    assert list(pages_of(rows)) == ["output", "drift", "routes", "actions", "zzz"]
+    assert value_format(Row("g", value=0.9, maximum=2.0)) == "%.2f"
+    assert value_format(Row("m", value=1.0, maximum=10.0)) == "%.1f" and value_format(Row("x", maximum=100)) == "%.0f"
 
 
-def all_inside(layout: hud.Layout) -> None:
-    W, H = layout.size
-    screen = Rect(0, 0, W, H)
-    for f in layout.fills:
-        assert f.rect.inside(screen), f
-    for label in layout.labels:
-        assert 0 <= label.x and label.x + Mono.measure(label.text) <= W + 1, label
-        assert 0 <= label.y <= H - Mono.line_height + 1, label
+def test_hud_lines_and_activity() -> None:
+    from vjgan.operator.view import AlarmLine, activities, hud_lines, osc_address
+
+    view = OperatorView(preset="drop", display_fps=59.7, generation_ms=12.34, resolution=512, budget_step=1, bpm=128,
+                        latency_ms=45.0, blackout=True, alarms=(AlarmLine("g", "GENERATOR RESTARTED (2)"),),
+                        message="saved preset drop-2")
+    lines = hud_lines(view)
+    assert lines[0] == ("drop    60 fps    generation 12.3 ms    512px step 1", "text")
+    assert lines[1] == ("BPM 128.0    sound to screen 45 ms    BLACKOUT", "bad")
+    assert ("GENERATOR RESTARTED (2)", "bad") in lines and lines[-1] == ("saved preset drop-2", "warn")
+    assert hud_lines(replace(view, midi=MidiView(True, learning="gain.bass")))[-1] == \
+        ("LEARN gain.bass: move a control", "learn")
+    off = activities(OperatorView())
+    assert len(off) == 1 and not off[0].enabled and "not running" in off[0].text
+    on = activities(OperatorView(midi=MidiView(True, ("nano",), 3, 0.1, "ch 1 CC 21 = 57", 120.0, True)))
+    assert on[0].lit and on[0].text.startswith("nano  3 messages  last: ch 1 CC 21 = 57  clock 120.0 BPM running")
+    assert not activities(OperatorView(midi=MidiView(True, messages=1, last_age_s=2.0)))[0].lit
+    assert osc_address("gain.bass") == "/vjgan/param/gain.bass"
 
 
-@pytest.mark.parametrize("size", [(960, 600), (1600, 1000), (420, 340), (800, 300), (300, 900), (200, 120),
-                                  (60, 40), (1, 1)])
-def test_operator_layout_stays_inside_the_window_at_any_size(size: tuple[int, int]) -> None:
-    layout = layout_operator(a_view(), size, Mono)
-    assert layout.size == size
-    all_inside(layout)
-    if layout.preview is not None:
-        assert layout.preview.w / layout.preview.h == pytest.approx(16 / 9, rel=0.03)
+def test_the_model_picker_lists_folders_then_models(tmp_path: Path) -> None:
+    from vjgan.operator.browse import list_folder
+
+    for name in ("b.pkl", "A.safetensors", "notes.txt", ".hidden.pkl", "c.PT"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "zz").mkdir()
+    (tmp_path / "aa").mkdir()
+    entries, error = list_folder(tmp_path)
+    assert error == "" and [(e.name, e.folder) for e in entries] == [
+        ("aa", True), ("zz", True), ("A.safetensors", False), ("b.pkl", False), ("c.PT", False)]
+    entries, error = list_folder(tmp_path / "gone")
+    assert entries == () and "cannot read folder" in error
 
 
-def test_operator_layout_shows_figures_rows_mappings_and_buttons() -> None:
-    layout = layout_operator(a_view(), (960, 600), Mono)
-    text = layout.text()
-    for needle in ("preset default", "59.9 fps", "30.2 fps", "21.5 ms", "latent 0.8 ms", "512px", "budget step 1",
-                   "sound to screen 83 ms", "BPM 128.0 (audio)", "MIDI: nanoKONTROL2", "ch 1 CC 21 = 64"):
-        assert needle in text, needle
-    assert layout.preview is not None and layout.preview.y < 100
-    # The mapping text sits in its own row; the selected row is highlighted.
-    rows = dict(layout.row_rects)
-    assert len(rows) == 8
-    mapped = layout.labels_in(rows["gain.route_3"])
-    assert [lb.text for lb in mapped if lb.text == "ch 1 CC 21"]
-    assert any(f.color == hud.SELECTED and f.rect == rows["gain.route_3"] for f in layout.fills)
-    # Clicks: the learn button wins over the row it sits on; elsewhere on the row selects it.
-    button = next(h for h in layout.hits if h.kind == "learn" and h.target == "gain.route_5")
-    cx, cy = button.rect.x + button.rect.w / 2, button.rect.y + button.rect.h / 2
-    assert layout.hit(cx, cy) == button
-    row = rows["gain.route_5"]
-    assert layout.hit(row.x + 5, row.y + 5).kind == "row" and layout.hit(row.x + 5, row.y + 5).target == "gain.route_5"
-    assert layout.hit(1, 1) is None
+def test_the_model_summary_is_read_in_the_background() -> None:
+    from vjgan.operator.browse import ModelSummaries
 
+    model = Path(__file__).resolve().parent / "data" / "conformance" / "sg2ada_64px.pkl"
+    summaries = ModelSummaries()
+    summaries.request(str(model))
+    deadline = time.monotonic() + 60
+    while summaries.latest() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    info = dict(summaries.latest().rows)
+    assert info["resolution"] == "64x64, 3 channels" and info["num_ws"] == "10"
+    # A file that is not a model: one line, no exception.
+    summaries.request(__file__)
+    while summaries.latest() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert summaries.latest().error and not summaries.latest().rows
+    # Only the newest request is shown: an older read finishing later is dropped.
+    gate = threading.Event()
+    slow = ModelSummaries(describe=lambda path: (gate.wait(10), (("path", path),))[1])
+    slow.request("first")
+    slow.request("second")
+    gate.set()
+    while slow.latest() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert slow.latest().rows == (("path", "second"),)
 
-def test_a_knob_waiting_to_pick_up_is_marked_in_its_value_bar() -> None:
-    rows = (Row("gain.bass", value=0.9, maximum=2.0, mapping="ch 1 CC 21", pickup=0.75), Row("other"))
-    layout = layout_operator(a_view(rows=rows, selected="other"), (960, 600), Mono)
-    row = dict(layout.row_rects)["gain.bass"]
-    ticks = [f.rect for f in layout.fills if f.color == hud.WARN and f.rect.w == 2 and f.rect.inside(row)]
-    assert len(ticks) == 1
-    value = next(lb for lb in layout.labels_in(row) if lb.text == "0.90")
-    cell = next(f.rect for f in layout.fills if f.color == hud.ROW_ALT and f.rect.contains(value.x, value.y + 1))
-    assert ticks[0].x == pytest.approx(cell.x + 0.75 * (cell.w - 2), abs=1)
-    other = dict(layout.row_rects)["other"]
-    assert not [f for f in layout.fills if f.color == hud.WARN and f.rect.w == 2 and f.rect.inside(other)]
-
-
-def test_meters_show_each_band_level() -> None:
-    layout = layout_operator(a_view(), (960, 600), Mono)
-    labels = {lb.text: lb for lb in layout.labels}
-    heights = {}
-    for name in ("sub", "bass", "mid"):
-        lb = labels[name]
-        # The coloured bar right above the band's name, in its column.
-        bars = [f for f in layout.fills if f.color in (hud.GOOD, hud.WARN, hud.BAD)
-                and f.rect.x <= lb.x + 1 and lb.x <= f.rect.right and abs(f.rect.bottom - lb.y) < 1]
-        heights[name] = bars[0].rect.h if bars else 0.0
-    assert heights["mid"] == 0 and heights["bass"] > 3 * heights["sub"] > 0
-    assert heights["bass"] == pytest.approx(4 * heights["sub"], rel=0.1)
-
-
-def test_long_lists_scroll_to_the_selection() -> None:
-    view = a_view(rows=many_rows(60), selected="gain.route_50")
-    layout = layout_operator(view, (960, 600), Mono)
-    shown = [t for t, _ in layout.row_rects]
-    assert "gain.route_50" in shown and len(shown) == layout.visible_rows < 60
-    assert layout.first_row == 50 - layout.visible_rows + 1
-    # Kept from the previous redraw while the selection stays in view.
-    again = layout_operator(replace(view, selected="gain.route_45"), (960, 600), Mono, scroll=layout.first_row)
-    assert again.first_row == layout.first_row
-
-
-def test_learning_is_shown_on_its_row_and_in_the_status() -> None:
-    view = a_view(midi=MidiView(True, ("nano",), learning="gain.route_2"))
-    layout = layout_operator(view, (960, 600), Mono)
-    row = dict(layout.row_rects)["gain.route_2"]
-    assert "move a control..." in [lb.text for lb in layout.labels_in(row)]
-    assert "cancel" in [lb.text for lb in layout.labels_in(row)]
-    assert "LEARN gain.route_2: move a control (L or Esc cancels)" in layout.text()
-    off = layout_operator(a_view(midi=MidiView(False)), (960, 600), Mono)
-    assert "MIDI not running (see the log): learning needs it" in off.text()
-
-
-def test_narrow_windows_stack_and_keep_room_for_the_list() -> None:
-    layout = layout_operator(a_view(), (420, 340), Mono)
-    assert layout.preview is not None and layout.visible_rows >= 4
-    list_top = min(r.y for _, r in layout.row_rects)
-    assert list_top > layout.preview.bottom
-
-
-def test_output_hud_layout() -> None:
-    view = a_view(blackout=True, message="saved preset default-2")
-    layout = layout_output_hud(view, (1280, 720), Mono)
-    text = layout.text()
-    assert "default" in text and "60 fps" in text and "BPM 128.0" in text and "83 ms" in text
-    assert "BLACKOUT" in text and "saved preset default-2" in text
-    all_inside(layout)
-    assert layout.fills[0].color == hud.HUD_BOX and layout.fills[0].rect.x < 20
-    assert layout_output_hud(view, (40, 20), Mono).fills == ()  # too small: nothing rather than a mess
-
-
-def test_geometry_helpers() -> None:
-    assert fit_aspect(Rect(0, 0, 400, 400), 2.0) == Rect(0, 100, 400, 200)
-    assert fit_aspect(Rect(10, 0, 400, 100), 2.0) == Rect(110, 0, 200, 100)
-    assert wrap(["aa", "bb", "cc"], 7 * 9, Mono.measure, sep=" ") == ["aa bb cc"]
-    assert wrap(["aa", "bb", "cc"], 7 * 5, Mono.measure, sep=" ") == ["aa bb", "cc"]
-
-
-# --- reading the show ------------------------------------------------------------------------------------
 
 class Stats:
     def __init__(self, t_swap: float, t_audio: float | None) -> None:
@@ -505,6 +391,92 @@ def test_saves_run_in_the_background_and_report(tmp_path: Path, monkeypatch: pyt
     saver.save(load_preset("default"), {}, None)
     saver.wait()
     assert saver.results.latest().path is None and saver.results.latest().error
+
+
+def test_save_under_a_name_and_rename_never_replace_a_preset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vjgan.live.saving import rename_user_preset
+
+    monkeypatch.setenv("VJGAN_DATA_DIR", str(tmp_path))
+    before = shipped_digest()
+    current = load_preset("default")
+    path = save_new_preset(current, {"master": 0.7}, None, name="Gig-One")
+    assert path == user_presets_dir() / "Gig-One.toml" and load_preset(path).name == "Gig-One"
+    for taken in ("gig-one", "DROP", "default"):  # the user's and vjgan's, without case
+        with pytest.raises(UserError, match="exists; a save never replaces one"):
+            save_new_preset(current, {}, None, name=taken)
+    with pytest.raises(UserError, match="use letters, digits"):
+        save_new_preset(current, {}, None, name="../escape")
+    renamed = rename_user_preset("Gig-One", "gig-two")
+    assert renamed == user_presets_dir() / "gig-two.toml" and not path.exists()
+    assert load_preset(renamed).name == "gig-two" and load_preset(renamed).params == {"master": 0.7}
+    with pytest.raises(UserError, match="one of vjgan's own"):
+        rename_user_preset("drop", "mine")
+    with pytest.raises(UserError, match="exists"):
+        rename_user_preset("gig-two", "Drop")
+    with pytest.raises(UserError, match="no preset of yours"):
+        rename_user_preset("nothing", "x")
+    assert sorted(p.name for p in user_presets_dir().iterdir()) == ["gig-two.toml"]
+    assert shipped_digest() == before
+
+
+def test_a_rename_runs_in_the_background_and_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VJGAN_DATA_DIR", str(tmp_path))
+    save_new_preset(load_preset("default"), {}, None, name="a")
+    saver = PresetSaver()
+    saver.rename("a", "b")
+    saver.wait()
+    result = saver.results.latest()
+    assert result.renamed_from == "a" and result.path == user_presets_dir() / "b.toml"
+    saver.rename("drop", "c")
+    saver.wait()
+    assert saver.results.latest().path is None and "vjgan's own" in saver.results.latest().error
+
+
+def test_route_edits_make_a_new_preset_with_the_running_values() -> None:
+    from vjgan.live.steer import with_route, without_route
+
+    preset = load_preset("default")
+    running = {"gain.bass_expression": 1.7, "gain.kick_snap": 0.5, "master": 0.9}
+    edited = with_route(preset, "bass_expression", {"layers": "fine", "source": "band.mid"}, running)
+    route = next(r for r in edited.motion.routes if r.name == "bass_expression")
+    assert (route.source, route.layers, route.target) == ("band.mid", "fine", "expressiveness")
+    assert edited.name == preset.name and edited.params == running and edited.path == preset.path
+    added = with_route(preset, "hats", {"source": "onset.high", "target": "snap"}, {})
+    assert added.motion.routes[-1].name == "hats" and len(added.motion.routes) == len(preset.motion.routes) + 1
+    removed = without_route(preset, "kick_snap", running)
+    assert "kick_snap" not in [r.name for r in removed.motion.routes]
+    assert "gain.kick_snap" not in removed.params  # no value for a knob that is gone
+    # Held to what a preset file is held to: one line naming the route and the reason.
+    with pytest.raises(UserError, match="names a band this preset does not define"):
+        with_route(preset, "x", {"source": "band.nope", "target": "noise"}, {})
+    with pytest.raises(UserError, match="snap needs an onset"):
+        with_route(preset, "kick_snap", {"source": "beat"}, {})
+    with pytest.raises(UserError, match="needs a source and a target"):
+        with_route(preset, "new", {"layers": "fine"}, {})
+    with pytest.raises(UserError, match="not a route setting"):
+        with_route(preset, "kick_snap", {"colour": 1}, {})
+    with pytest.raises(UserError, match="no route named"):
+        without_route(preset, "nothing", {})
+
+
+def test_the_console_layout_travels_with_the_running_state() -> None:
+    from vjgan.config import tomllib
+    from vjgan.live.autosave import RunningState, _state_from
+
+    layout = {"imgui": "[Window][Preview]\nPos=0,0\nSize=400,300\n\n[Docking][Data]\n", "panels": ["Preview", "Log"]}
+    state = _state_from(tomllib.loads(RunningState("default", {"master": 1.0}, (), layout).to_toml()))
+    assert state.layout == layout
+
+
+def test_ui_scale_option() -> None:
+    from vjgan.cli import build_parser
+    from vjgan.live.app import LiveOptions
+    from vjgan.operator.window import OperatorConfig
+
+    assert LiveOptions().ui_scale == 1.0
+    assert build_parser().parse_args(["live", "--ui-scale", "2"]).ui_scale == 2.0
+    with pytest.raises(UserError, match="UI scale"):
+        OperatorConfig(ui_scale=9.0)
 
 
 # --- placement -----------------------------------------------------------------------------------------------

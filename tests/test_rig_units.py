@@ -319,14 +319,14 @@ def test_the_director_holds_a_finished_scene_until_the_gate_opens() -> None:
 
 
 def test_the_hud_says_what_drives_the_clock_and_what_the_rig_does() -> None:
-    from vjgan.operator.hud import hud_lines
-    from vjgan.operator.view import OperatorView
+    from vjgan.operator.view import OperatorView, activities, hud_lines
 
     view = OperatorView(bpm=124.0, tempo_source="link", rig=("REC 00:05 show.mp4 · 150 frames · 2 dropped",
                                                               "NDI vjgan · 1 receiver · 150 sent, 0 dropped"))
     text = [t for t, _ in hud_lines(view)]
     assert any("BPM 124.0 (link)" in t for t in text)
     assert "REC 00:05 show.mp4 · 150 frames · 2 dropped" in text and any(t.startswith("NDI vjgan") for t in text)
+    assert [a.name for a in activities(view)] == ["MIDI", "REC", "NDI"]  # the console's activity lines
 
 
 def test_record_toggles_takes_without_waiting_and_each_take_is_a_new_playable_file(tmp_path: Path) -> None:

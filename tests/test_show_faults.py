@@ -65,9 +65,9 @@ def test_generator_and_analyzer_faults_are_survived_shown_and_acknowledged(xvfb,
             wait_until(lambda: show.frames.latest().index > frames_then + 5, what="new frames after the fault")
             wait_until(lambda: show.audio.latest().hop_index > hops_then + 50, what="new hops after the fault")
             console = show.console
-            wait_until(lambda: console.view is not None and any("RESTARTED" in line for line in console.view.alarms),
+            wait_until(lambda: console.view is not None and any("RESTARTED" in a.text for a in console.view.alarms),
                        what="the operator window's alarm lines")
-            seen["operator"] = console.view.alarms
+            seen["operator"] = [a.text for a in console.view.alarms]
             show.post(AcknowledgeAlarm(source="test"))
             wait_until(lambda: not show.alarms.shown(), what="the acknowledge")
             seen["after"] = show.alarms.shown()

@@ -20,6 +20,7 @@ import pytest
 from vjgan.display import glfw_session
 
 SCREEN = (640, 360)
+WIDE_SCREEN = (1280, 720)  # room for the operator console beside a small output
 
 
 def _die_with_parent() -> None:
@@ -32,13 +33,13 @@ def _die_with_parent() -> None:
         pass
 
 
-def _start_xvfb(exe: str, fbdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+def _start_xvfb(exe: str, fbdir: Path, size: tuple[int, int]) -> tuple[subprocess.Popen[bytes], int]:
     # Like `xvfb-run -a`: take the first display number with no server (socket or lock file),
     # and move on if another process wins the race for it.
     for number in range(99, 200):
         if Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
             continue
-        proc = subprocess.Popen([exe, f":{number}", "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
+        proc = subprocess.Popen([exe, f":{number}", "-screen", "0", f"{size[0]}x{size[1]}x24",
                                  "-fbdir", str(fbdir), "-nolisten", "tcp", "-noreset"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 20.0
@@ -57,11 +58,21 @@ def _start_xvfb(exe: str, fbdir: Path) -> tuple[subprocess.Popen[bytes], int]:
 @pytest.fixture(scope="module")
 def xvfb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A private X server on a free display number; yields the XWD file of its screen."""
+    yield from _private_x_server(tmp_path_factory, SCREEN)
+
+
+@pytest.fixture(scope="module")
+def xvfb_wide(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The same with a WIDE_SCREEN (the operator console's tests)."""
+    yield from _private_x_server(tmp_path_factory, WIDE_SCREEN)
+
+
+def _private_x_server(tmp_path_factory: pytest.TempPathFactory, size: tuple[int, int]) -> Iterator[Path]:
     exe = shutil.which("Xvfb")
     if exe is None:
         pytest.skip("Xvfb is not installed (Debian: xvfb)")
     fbdir = tmp_path_factory.mktemp("xvfb")
-    proc, number = _start_xvfb(exe, fbdir)
+    proc, number = _start_xvfb(exe, fbdir, size)
     saved = {k: os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY")}
     os.environ["DISPLAY"] = f":{number}"
     os.environ.pop("WAYLAND_DISPLAY", None)
@@ -166,6 +177,20 @@ class XInput:
         self.xtst.XTestFakeMotionEvent(self.display, -1, int(x), int(y), 0)
         self.xtst.XTestFakeButtonEvent(self.display, 1, True, 0)
         self.xtst.XTestFakeButtonEvent(self.display, 1, False, 0)
+        self.x11.XFlush(self.display)
+
+    def move(self, x: float, y: float) -> None:
+        self.xtst.XTestFakeMotionEvent(self.display, -1, int(x), int(y), 0)
+        self.x11.XFlush(self.display)
+
+    def button(self, down: bool, number: int = 1) -> None:
+        """Press (or release) a mouse button where the pointer is: drags are made of these and moves."""
+        self.xtst.XTestFakeButtonEvent(self.display, number, down, 0)
+        self.x11.XFlush(self.display)
+
+    def key(self, keysym: str, down: bool) -> None:
+        """Hold (or let go of) one key, e.g. a modifier during a drag."""
+        self.xtst.XTestFakeKeyEvent(self.display, self._code(keysym), down, 0)
         self.x11.XFlush(self.display)
 
     def close_window(self, xid: int) -> None:

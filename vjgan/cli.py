@@ -187,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--window", default="1280x720", metavar="WxH", help="window size when not fullscreen")
     out.add_argument("--no-operator", action="store_true", help="no operator window on the laptop screen")
     out.add_argument("--hud", action="store_true", help="text HUD on the output (single-screen rehearsal; off by default)")
+    out.add_argument("--ui-scale", type=float, default=1.0, metavar="X",
+                     help="operator console size, times the monitor's own scale (0.5-4; default 1)")
     p.add_argument("--midi", action="append", metavar="PORT", help="MIDI input port (part of its name); repeat for several")
     p.add_argument("--device", help="cuda, mps or cpu (default: the fastest present)")
     p.add_argument("--min-fps", type=MIN_FPS, default=24.0, help="below this generation rate, step down a block")
@@ -220,12 +222,14 @@ def _cmd_live(args: argparse.Namespace) -> int:
         w, h = (int(x) for x in args.window.lower().split("x"))
     except ValueError:
         raise UserError(f"--window must look like 1280x720, not {args.window!r}") from None
+    if not 0.5 <= args.ui_scale <= 4.0:
+        raise UserError(f"--ui-scale must be between 0.5 and 4, not {args.ui_scale:g}")
     return run_live(LiveOptions(
         preset=args.preset, model=args.model, audio=args.audio, file=args.file, demo=args.demo,
         audio_backend=args.audio_backend, channel=args.channel, gain_db=args.gain, monitor_audio=args.monitor_audio,
         monitor=args.monitor, fullscreen=args.fullscreen, window_size=(w, h), midi=tuple(args.midi or ()),
         device=args.device, min_fps=args.min_fps, duration=args.duration, fresh=args.fresh,
-        operator=not args.no_operator, hud=args.hud, rig=_rig_options(args),
+        operator=not args.no_operator, hud=args.hud, ui_scale=args.ui_scale, rig=_rig_options(args),
     ))
 
 

@@ -103,6 +103,32 @@ class SavePreset(Command):
 
 
 @dataclass(frozen=True)
+class RenamePreset(Command):
+    """Give one of the user's presets another name (vjgan's own presets are never renamed)."""
+
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class EditRoute(Command):
+    """Change one route of the playing preset, or add it if the preset has no route of that name.
+
+    `changes` are (field, value) pairs of a route (`source`, `target`, `layers`, `direction`,
+    `gain`, `gain_max`, `release_s`, `smoothing_s`); a new route needs at least a source and a
+    target. A route change is a preset change: the edited preset is built in the background and
+    committed whole, keeping the running parameter values."""
+
+    name: str
+    changes: tuple[tuple[str, Union[str, int, float]], ...] = ()
+
+
+@dataclass(frozen=True)
+class RemoveRoute(Command):
+    name: str
+
+
+@dataclass(frozen=True)
 class SwitchModel(Command):
     path: str
 

@@ -14,6 +14,7 @@ scene commits, then the newest frame drawn at the display's refresh.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
@@ -49,6 +50,7 @@ SHOW_PARAMS = (
     ParamSpec("master", 1.0, 0.0, 1.0, 0.05, "output brightness", "output"),
     ParamSpec("blackout", 0.0, 0.0, 1.0, 0.0, "fade the output to black", "output", toggle=True),
     ParamSpec("freeze", 0.0, 0.0, 1.0, 0.0, "hold the picture", "output", toggle=True),
+    ParamSpec("morph", 1.0, 0.0, 10.0, 0.0, "cross-fade length when a preset or model changes (s)", "output"),
 )
 
 AUDIO_STALL_S = 0.5  # no analysis hop for this long while the input runs: a stall
@@ -77,6 +79,7 @@ class LiveOptions:
     state_file: str | None = None  # default: the user's data folder
     operator: bool = True  # the operator window on the laptop screen (vjgan/operator)
     hud: bool = False  # text HUD over the output picture, for single-screen rehearsal
+    ui_scale: float = 1.0  # the operator console's size, times the monitor's content scale
     rig: Optional["RigOptions"] = None  # OSC, Link, video outputs, recording (vjgan/rig); None: none of them
 
 
@@ -102,6 +105,7 @@ class LiveShow:
         self.saver = PresetSaver()
         self._saves_seen = 0
         self._restored: Optional[RunningState] = None
+        self._restored_layout = None  # the console's window layout from the last show, whatever it played
         self._stop = threading.Event()
         self._last_offer = 0.0
         self._last_draw = -1e9
@@ -223,7 +227,8 @@ class LiveShow:
             return
         from ..operator.console import start_console
 
-        self.console = start_console(self, operator=self.options.operator, hud=self.options.hud)
+        self.console = start_console(self, operator=self.options.operator, hud=self.options.hud,
+                                     ui_scale=self.options.ui_scale, layout=self._restored_layout)
 
     def stop(self) -> None:
         self._stop.set()
@@ -382,8 +387,8 @@ class LiveShow:
     def save_preset(self, name: Optional[str] = None) -> None:
         """Save the running values and MIDI map as a new user preset (in the background)."""
         values = dict(self.params.snapshot().values)
-        self.saver.save(self.preset, values, midi_mappings(self.midi), self.model_override)
-        self.log("saving a new preset...")
+        self.saver.save(self.preset, values, midi_mappings(self.midi), self.model_override, name=name)
+        self.log(f"saving preset {name}..." if name else "saving a new preset...")
 
     def _follow_saves(self) -> None:
         result, seq = self.saver.results.read()
@@ -392,6 +397,13 @@ class LiveShow:
         self._saves_seen = seq
         if result.path is None:
             self.log(result.error)
+            return
+        if result.renamed_from is not None:
+            self.presets = available_presets()
+            if result.renamed_from == self.preset.name:  # the one playing: same settings, new name
+                self.preset = dataclasses.replace(self.preset, name=result.path.stem, path=result.path)
+                self.target_preset_name = self.preset.name
+            self.log(f"renamed preset {result.renamed_from} to {result.path.stem}")
             return
         try:
             saved = load_preset(result.path)
@@ -409,11 +421,15 @@ class LiveShow:
     def running_state(self) -> RunningState:
         midi = tuple(self.midi.mappings_to_list()) if self.midi is not None else ()
         values = {n: v for n, v in self.params.snapshot().values.items()}
-        return RunningState(self.preset.name, values, midi)
+        layout = self.console.layout() if self.console is not None else None
+        return RunningState(self.preset.name, values, midi, layout or self._restored_layout)
 
     def _restore_running_state(self) -> None:
         state = read_running_state(autosave_path(self.options))
-        if state is None or state.preset != self.preset.name:
+        if state is None:
+            return
+        self._restored_layout = state.layout
+        if state.preset != self.preset.name:
             return
         restored = 0
         names = set(self.params.names())

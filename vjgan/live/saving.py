@@ -1,11 +1,14 @@
-"""Saving the running show as a new user preset (Ctrl+S, a pad, OSC), never over another.
+"""Saving the running show as a new user preset (Ctrl+S, a pad, OSC, the console), never over another.
 
-A save never writes into the presets shipped with vjgan and never replaces a file: it picks the
-first free name `<preset>-2`, `<preset>-3`... among both the shipped and the user's presets
-(compared without case, as Windows and macOS file systems do), and writes it atomically into
+A save never writes into the presets shipped with vjgan and never replaces a file: it takes the
+name it was given, if no preset has it, or else picks the first free name `<preset>-2`,
+`<preset>-3`... among both the shipped and the user's presets (compared without case, as
+Windows and macOS file systems do), and writes it atomically into
 `user_presets_dir()` through `config.save_preset` (temporary file, then rename; the text is read
-back and validated before it replaces anything). Saves run on a short-lived thread because a
-file system sync can take longer than a frame, and the main thread draws the output.
+back and validated before it replaces anything). Renaming one of the user's presets writes the
+new file first and only then removes the old one, so a failure leaves the preset where it was.
+Saves and renames run on a short-lived thread because a file system sync can take longer than
+a frame, and the main thread draws the output.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
-from ..config import Preset, available_presets, save_preset, user_presets_dir
+from ..config import Preset, available_presets, load_preset, save_preset, user_presets_dir
 from ..errors import UserError
 from ..handover import LatestSlot
 from ..resources import data_dir
@@ -26,6 +29,7 @@ TRANSIENT_PARAMS = frozenset({"blackout", "freeze"})
 
 _SUFFIX = re.compile(r"-\d+$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_GIVEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _save_lock = threading.Lock()  # two quick Ctrl+S must not pick the same name
 
 
@@ -44,6 +48,16 @@ def next_free_name(base: str, taken: Iterable[str]) -> str:
     return f"{base}-{n}"
 
 
+def check_new_name(name: str, taken: Iterable[str]) -> str:
+    """A name given for a new preset: usable as a file name and free (case-insensitive)."""
+    name = name.strip()
+    if not _GIVEN_NAME.fullmatch(name) or len(name) > 80:
+        raise UserError(f"preset name {name!r}: use letters, digits, '.', '-' and '_' (at most 80)")
+    if name.casefold() in {t.casefold() for t in taken}:
+        raise UserError(f"a preset named {name} exists; a save never replaces one (pick another name)")
+    return name
+
+
 def preset_for_saving(current: Preset, name: str, values: Mapping[str, float],
                       midi: Optional[Sequence[Mapping[str, Any]]], model_override: Optional[str] = None) -> Preset:
     """`current` renamed, with `values` (output states left out) and the MIDI map (None: keep the
@@ -60,21 +74,55 @@ def preset_for_saving(current: Preset, name: str, values: Mapping[str, float],
     return replace(current, name=name, model=model, params=params, midi=mappings, path=None)
 
 
-def save_new_preset(current: Preset, values: Mapping[str, float], midi: Optional[Sequence[Mapping[str, Any]]],
-                    *, folder: Optional[Path] = None, model_override: Optional[str] = None) -> Path:
-    """Write a new preset file and return its path (UserError if it cannot be written)."""
+def _user_folder(folder: Optional[Path]) -> Path:
     folder = Path(folder) if folder is not None else user_presets_dir()
     shipped = data_dir("presets").resolve()
     if folder.resolve() == shipped:
         raise UserError(f"presets are never saved into vjgan's own folder {shipped}")
+    return folder
+
+
+def _taken(folder: Path) -> set[str]:
+    existing = {p.stem for p in folder.glob("*.toml")} if folder.is_dir() else set()
+    return set(available_presets()) | existing
+
+
+def save_new_preset(current: Preset, values: Mapping[str, float], midi: Optional[Sequence[Mapping[str, Any]]],
+                    *, folder: Optional[Path] = None, model_override: Optional[str] = None,
+                    name: Optional[str] = None) -> Path:
+    """Write a new preset file and return its path (UserError if it cannot be written).
+    `name`: the new preset's name (refused if a preset has it); None: the next free number."""
+    folder = _user_folder(folder)
     with _save_lock:
-        existing = {p.stem for p in folder.glob("*.toml")} if folder.is_dir() else set()
-        name = next_free_name(name_base(current.name), set(available_presets()) | existing)
+        taken = _taken(folder)
+        name = check_new_name(name, taken) if name is not None else next_free_name(name_base(current.name), taken)
         path = folder / f"{name}.toml"
         try:
             save_preset(preset_for_saving(current, name, values, midi, model_override), path)
         except OSError as e:
             raise UserError(f"cannot save preset {path}: {e.strerror or e}") from None
+    return path
+
+
+def rename_user_preset(old: str, new: str, *, folder: Optional[Path] = None) -> Path:
+    """Rename the user's preset `old` to `new` (a free name); returns the new file's path."""
+    folder = _user_folder(folder)
+    with _save_lock:
+        old_path = next((p for p in folder.glob("*.toml") if p.stem == old), None) if folder.is_dir() else None
+        if old_path is None:
+            if old in available_presets():
+                raise UserError(f"preset {old} is one of vjgan's own and keeps its name; save a copy and rename that")
+            raise UserError(f"no preset of yours is named {old!r}")
+        if new.strip().casefold() == old.casefold():
+            raise UserError(f"preset {old} already has that name")
+        new = check_new_name(new, _taken(folder))
+        preset = load_preset(old_path)
+        path = folder / f"{new}.toml"
+        try:
+            save_preset(replace(preset, name=new, path=None), path)
+            old_path.unlink()  # only once the new file is safely written
+        except OSError as e:
+            raise UserError(f"cannot rename preset {old} to {new}: {e.strerror or e}") from None
     return path
 
 
@@ -93,31 +141,41 @@ def midi_mappings(midi: Any) -> Optional[list[dict[str, Any]]]:
 class SaveResult:
     path: Optional[Path]
     error: str = ""
+    renamed_from: Optional[str] = None  # a rename: the preset's old name
 
 
 class PresetSaver:
     """Saves on a background thread; the newest result waits in `results` for the main thread."""
 
-    def __init__(self, save: Callable[..., Path] = save_new_preset) -> None:
+    def __init__(self, save: Callable[..., Path] = save_new_preset,
+                 rename: Callable[[str, str], Path] = rename_user_preset) -> None:
         self._save = save
+        self._rename = rename
         self.results: LatestSlot[SaveResult] = LatestSlot()
         self._threads: list[threading.Thread] = []
 
     def save(self, current: Preset, values: Mapping[str, float], midi: Optional[Sequence[Mapping[str, Any]]],
-             model_override: Optional[str] = None) -> None:
+             model_override: Optional[str] = None, name: Optional[str] = None) -> None:
         values = dict(values)  # copies: the show goes on changing them
         midi = None if midi is None else [dict(m) for m in midi]
+        extra = {} if name is None else {"name": name}
+        self._in_background(lambda: SaveResult(self._save(current, values, midi, model_override=model_override,
+                                                           **extra)), "save the preset")
 
-        def work() -> None:
+    def rename(self, old: str, new: str) -> None:
+        self._in_background(lambda: SaveResult(self._rename(old, new), renamed_from=old), f"rename preset {old}")
+
+    def _in_background(self, work: Callable[[], SaveResult], what: str) -> None:
+        def run() -> None:
             try:
-                result = SaveResult(self._save(current, values, midi, model_override=model_override))
+                result = work()
             except UserError as e:
                 result = SaveResult(None, str(e))
             except Exception as e:  # a save must never take the show down
-                result = SaveResult(None, f"cannot save the preset: {type(e).__name__}: {e}")
+                result = SaveResult(None, f"cannot {what}: {type(e).__name__}: {e}")
             self.results.publish(result)
 
-        thread = threading.Thread(target=work, name="vjgan-preset-save", daemon=False)
+        thread = threading.Thread(target=run, name="vjgan-preset-save", daemon=False)
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 

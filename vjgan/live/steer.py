@@ -13,13 +13,14 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..config import load_preset
+from ..config import Preset, load_preset, preset_from_dict
 from ..control.apply import apply_param_command
-from ..control.commands import (AcknowledgeAlarm, Blackout, Command, Freeze, NewKeyframe, NudgeParam, Quit,
-                                RecallPreset, ResetParam, SavePreset, SetParam, StepPreset, SwitchModel, Tap,
-                                ToggleFullscreen, ToggleParam)
+from ..control.commands import (AcknowledgeAlarm, Blackout, Command, EditRoute, Freeze, NewKeyframe, NudgeParam,
+                                Quit, RecallPreset, RemoveRoute, RenamePreset, ResetParam, SavePreset, SetParam,
+                                StepPreset, SwitchModel, Tap, ToggleFullscreen, ToggleParam)
 from ..errors import UserError
 from ..logs import RateLimitedLog
+from .saving import TRANSIENT_PARAMS
 
 if TYPE_CHECKING:
     from .app import LiveShow
@@ -34,7 +35,8 @@ class Steering:
         self._handlers: dict[type, Callable[..., None]] = {
             SetParam: self._param, NudgeParam: self._param, ToggleParam: self._param, ResetParam: self._param,
             Tap: self._tap, RecallPreset: self._recall, StepPreset: self._step,
-            SavePreset: self._save, SwitchModel: self._switch_model, Blackout: self._blackout,
+            SavePreset: self._save, RenamePreset: self._rename, EditRoute: self._edit_route,
+            RemoveRoute: self._remove_route, SwitchModel: self._switch_model, Blackout: self._blackout,
             Freeze: self._freeze, NewKeyframe: self._new_keyframe, AcknowledgeAlarm: self._acknowledge,
             ToggleFullscreen: self._fullscreen, Quit: self._quit,
         }
@@ -102,6 +104,18 @@ class Steering:
     def _save(self, c: SavePreset) -> None:
         self.show.save_preset(c.name)
 
+    def _rename(self, c: RenamePreset) -> None:
+        self.show.saver.rename(c.old, c.new)
+
+    def _edit_route(self, c: EditRoute) -> None:
+        self.show.request_preset(with_route(self.show.preset, c.name, dict(c.changes), self._running_values()))
+
+    def _remove_route(self, c: RemoveRoute) -> None:
+        self.show.request_preset(without_route(self.show.preset, c.name, self._running_values()))
+
+    def _running_values(self) -> dict[str, float]:
+        return {k: v for k, v in self.show.params.snapshot().values.items() if k not in TRANSIENT_PARAMS}
+
     def _switch_model(self, c: SwitchModel) -> None:
         path = Path(c.path).expanduser()
         if not path.is_file():
@@ -119,3 +133,43 @@ class Steering:
 
     def _quit(self, c: Quit) -> None:
         self.show.stop()
+
+
+# --- routes: a route change is a preset change ------------------------------------------------------------
+
+ROUTE_FIELDS = ("source", "target", "layers", "direction", "gain", "gain_max", "release_s", "smoothing_s")
+
+
+def with_route(preset: Preset, name: str, changes: dict, values: dict[str, float]) -> Preset:
+    """`preset` with route `name` changed by `changes` (added if it has none of that name), playing
+    the running `values`; checked as a preset file is (UserError naming the route and the key)."""
+    unknown = [k for k in changes if k not in ROUTE_FIELDS]
+    if unknown:
+        raise UserError(f"route {name}: {unknown[0]!r} is not a route setting ({', '.join(ROUTE_FIELDS)})")
+    routes = preset.motion.to_dict()["routes"]
+    for route in routes:
+        if route["name"] == name:
+            route.update(changes)
+            break
+    else:
+        if "source" not in changes or "target" not in changes:
+            raise UserError(f"route {name}: a new route needs a source and a target")
+        routes.append({"name": name, **changes})
+    return _checked(preset, routes, values)
+
+
+def without_route(preset: Preset, name: str, values: dict[str, float]) -> Preset:
+    routes = [r for r in preset.motion.to_dict()["routes"] if r["name"] != name]
+    if len(routes) == len(preset.motion.routes):
+        raise UserError(f"preset {preset.name} has no route named {name!r}")
+    return _checked(preset, routes, values)
+
+
+def _checked(preset: Preset, routes: list[dict], values: dict[str, float]) -> Preset:
+    # Through the preset reader, so an edit is held to exactly what a preset file is held to
+    # (a source naming a band the preset does not analyse, a snap without an onset...).
+    data = preset.to_dict()
+    data["routes"] = routes
+    kept = {f"gain.{r['name']}" for r in routes}
+    data["params"] = {k: v for k, v in values.items() if not k.startswith("gain.") or k in kept}
+    return preset_from_dict(data, f"{preset.name} (edited)", preset.path)

@@ -26,7 +26,7 @@ from ..handover import LatestSlot
 from ..motion.params import ParamStore
 from .budget import BudgetPolicy, FrameBudget
 
-TRANSITION_S = 1.0  # cross-fade length when a new scene arrives
+TRANSITION_S = 1.0  # cross-fade length when a new scene arrives, unless the "morph" parameter says otherwise
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,10 @@ class FrameWorker:
         if self._outgoing is None:
             return pixels
         old, driver, since = self._outgoing
-        mix = (self._clock() - since) / TRANSITION_S
+        # The operator's morph time (a show parameter: a slider, a knob, OSC), read each frame so
+        # shortening it mid-fade finishes the fade sooner.
+        length = float(self._params.snapshot().get("morph", TRANSITION_S))
+        mix = (self._clock() - since) / length if length > 0 else 1.0
         if mix >= 1.0:
             self._outgoing = None
             return pixels

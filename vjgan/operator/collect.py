@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol, Sequence
 
 from ..control.commands import ACTIONS
+from ..logs import LOG_TAIL
 from ..motion.params import ParamStore
-from .view import ACTION, PARAM, BandMeter, MidiView, OperatorView, Row, mapping_text
+from .view import ACTION, PARAM, AlarmLine, BandMeter, MidiView, OperatorView, RouteView, Row, mapping_text
 
 # (knob position 0..1 or None, engaged) of an absolute control: MidiController.takeover_state
 Takeover = Callable[[Any], tuple[Optional[float], bool]]
@@ -85,7 +86,8 @@ def param_rows(params: ParamStore, mappings_for: Callable[[str], Sequence[Any]] 
     for spec in params.specs():
         mappings = mappings_for(spec.name)
         rows.append(Row(spec.name, PARAM, "", float(values.get(spec.name, spec.default)), spec.minimum,
-                        spec.maximum, spec.toggle, mapping_text(mappings), _pickup(mappings, takeover)))
+                        spec.maximum, spec.toggle, mapping_text(mappings), _pickup(mappings, takeover),
+                        spec.group, spec.default, spec.description))
     return rows
 
 
@@ -111,9 +113,11 @@ def action_rows(midi: Any, presets: Sequence[str]) -> list[Row]:
                 continue  # no way to know which arguments make sense
             for i, name in enumerate(presets[:MAX_PRESET_ACTIONS], start=1):
                 target = f"{spec.name}:{i}"
-                rows.append(Row(target, ACTION, f"{target} ({name})", mapping=mapping_text(mappings_for(target))))
+                rows.append(Row(target, ACTION, f"{target} ({name})", mapping=mapping_text(mappings_for(target)),
+                                group="actions", description=f"recall preset {i}: {name}"))
         else:
-            rows.append(Row(spec.name, ACTION, "", mapping=mapping_text(mappings_for(spec.name))))
+            rows.append(Row(spec.name, ACTION, "", mapping=mapping_text(mappings_for(spec.name)), group="actions",
+                            description=spec.description))
     return rows
 
 
@@ -212,6 +216,12 @@ def collect_view(show: ShowLike, meters: DisplayMeters, now: float, *, selected:
         selected=selected, message=message, message_is_error=message_is_error,
         alarms=alarm_lines(getattr(show, "alarms", None)),
         rig=rig_lines(getattr(show, "rig", None)),
+        user_presets=_USER_PRESETS.of(tuple(show.presets)),
+        model=_model_playing(show),
+        routes=tuple(RouteView(r.name, r.source, r.target, r.layers, r.direction)
+                     for r in getattr(getattr(show.preset, "motion", None), "routes", ())),
+        route_sources=route_sources(getattr(show.preset, "audio", None)),
+        log=tuple((line.level, line.text) for line in LOG_TAIL.snapshot()[0][-LOG_LINES:]),
     )
 
 
@@ -219,5 +229,39 @@ def rig_lines(rig: Any) -> tuple[str, ...]:
     return tuple(rig.status_lines()) if rig is not None else ()
 
 
-def alarm_lines(board: Any) -> tuple[str, ...]:
-    return tuple(a.line() for a in board.shown()) if board is not None else ()
+LOG_LINES = 200  # the log pane's lines (the whole file is in the data folder)
+
+
+def alarm_lines(board: Any) -> tuple[AlarmLine, ...]:
+    return tuple(AlarmLine(a.key, a.line()) for a in board.shown()) if board is not None else ()
+
+
+def route_sources(audio: Any) -> tuple[str, ...]:
+    """What a route can listen to with these analysis settings (docs/routes.md)."""
+    bands = [b.name for b in getattr(audio, "bands", ())]
+    return tuple([f"band.{b}" for b in bands] + [f"onset.{b}" for b in bands] + ["beat", "beat.sin", "loudness"])
+
+
+def _model_playing(show: ShowLike) -> str:
+    scene = getattr(show.worker, "scene", None) if show.worker is not None else None
+    return str(getattr(scene, "model_path", "") or getattr(show, "model_override", None) or "")
+
+
+class _UserPresetNames:
+    """Which of the listed presets are the user's own, read from the folder only when the list changes."""
+
+    def __init__(self) -> None:
+        self._key: Optional[tuple[str, tuple[str, ...]]] = None
+        self._names: frozenset[str] = frozenset()
+
+    def of(self, presets: tuple[str, ...]) -> frozenset[str]:
+        from ..config import user_presets_dir
+
+        folder = user_presets_dir()
+        if (str(folder), presets) != self._key:
+            own = {p.stem for p in folder.glob("*.toml")} if folder.is_dir() else set()
+            self._key, self._names = (str(folder), presets), frozenset(n for n in presets if n in own)
+        return self._names
+
+
+_USER_PRESETS = _UserPresetNames()

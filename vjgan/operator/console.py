@@ -1,16 +1,18 @@
 """The operator console: what the live show talks to (the operator window and the output HUD).
 
-    console = start_console(show, operator=True, hud=False)   # after the output window exists
+    console = start_console(show, operator=True, hud=False, ui_scale=1.0, layout=saved)
     while playing:
         window.poll()
         stats = console.present(window, renderer, inputs, settings)   # instead of window.present
+    state.layout = console.layout()                                    # with the running state
     console.close()
 
 `present` shows the output picture (with the HUD over it if asked for), feeds the display
 figures (fps, sound-to-screen latency) from every picture, and redraws the operator window at
 about 30 Hz — right after the output's swap, in the time the main thread would otherwise spend
 waiting for the next refresh. The console holds the operator's state (selection, learn) and
-runs the commands keys and clicks produce.
+carries out what keys and widgets ask for: every change to the show is a command on its one
+command path (`runner.py`); only MIDI learn, which configures the controller, is done here.
 
 H toggles the operator window from either window: the console chains a key callback onto the
 output window (the output's own keys still work), because a hidden window gets no keys.
@@ -21,17 +23,17 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Callable, Optional
+from dataclasses import replace
+from typing import Any, Callable, Mapping, Optional
 
 from ..display.glfw_session import glfw_module
 from ..errors import UserError
+from ..logs import RateLimitedLog
 from .collect import DisplayMeters, ShowLike, all_rows, collect_view
-from .output_hud import OutputHud
 from .runner import CommandRunner
-from .state import (CancelLearn, KeyPress, OperatorState, handle_click, handle_key, handle_scroll, selected_row,
-                    with_scroll)
+from .state import CancelLearn, KeyPress, OperatorState, Unbind, handle_key, selected_row, toggle_learn
 from .view import OperatorView
-from .window import OperatorConfig, OperatorWindow, WindowHandlers
+from .window import OperatorConfig, OperatorWindow, WindowHandlers, imgui_module
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,8 @@ _EARLY_S = 0.004  # redraw on the output picture closest to the period, not the 
 
 class OperatorConsole:
     def __init__(self, show: ShowLike, *, operator: bool = True, hud: bool = False,
-                 config: Optional[OperatorConfig] = None, clock: Callable[[], float] = time.perf_counter) -> None:
+                 config: Optional[OperatorConfig] = None, clock: Callable[[], float] = time.perf_counter,
+                 layout: Optional[Mapping[str, Any]] = None) -> None:
         self.show = show
         self.config = config or OperatorConfig()
         self._clock = clock
@@ -51,17 +54,28 @@ class OperatorConsole:
         self._period = 1.0 / self.config.redraw_hz
         self._last_refresh = -math.inf
         self.window: Optional[OperatorWindow] = None
-        self.hud: Optional[OutputHud] = None
+        self.ui: Any = None
+        self.hud: Any = None
         self._previous_output_keys: Any = None
         self._chained = False
+        self._faults = RateLimitedLog(log, 10.0)
+        layout = layout if isinstance(layout, Mapping) else {}
         try:
+            imgui_module()  # one clear line if the GUI toolkit is missing
             if operator:
-                handlers = WindowHandlers(self.on_key, self.on_click, self.on_scroll, self.on_close)
-                self.window = OperatorWindow(show, handlers, self.config)
+                from .panels import ConsoleUI
+
+                panels = layout.get("panels")
+                self.ui = ConsoleUI(set(panels) if isinstance(panels, list) else None, report=self._panel_failed)
+                ini = layout.get("imgui")
+                self.window = OperatorWindow(show, WindowHandlers(self.on_key, self.on_close), self.config,
+                                             ini if isinstance(ini, str) else "")
                 if self.window.placement is not None and self.window.placement.note:
                     show.log(self.window.placement.note)
             if hud:
-                self.hud = OutputHud(show.window)
+                from .output_hud import OutputHud
+
+                self.hud = OutputHud(show.window, self.config.ui_scale)
             self._chain_output_keys()
         except BaseException:
             self.close()
@@ -100,33 +114,56 @@ class OperatorConsole:
         rows = all_rows(self.show)
         row = selected_row(self.state, rows)
         status = self.runner.current_status()
-        self.view = collect_view(self.show, self.meters, now, selected=row.target if row else None, rows=rows,
-                                 message=status.text if status else "",
-                                 message_is_error=bool(status and status.error))
+        view = collect_view(self.show, self.meters, now, selected=row.target if row else None, rows=rows,
+                            message=status.text if status else "", message_is_error=bool(status and status.error))
+        self.view = view
         if operator_shown and self.window is not None:
-            layout = self.window.draw(self.view, self.state.scroll)
-            if layout is not None:
-                self.state = with_scroll(self.state, layout.first_row)
-        return self.view
+            window = self.window
+            try:
+                window.frame(lambda: self.ui.draw(view, window.preview.texture(), self))
+            except Exception as e:  # a bug outside the panels: the frame is lost, the show goes on
+                self._panel_failed("frame", e)
+        return view
+
+    def _panel_failed(self, panel: str, error: Exception) -> None:
+        """A bug in the console: one line (and its traceback, in the log file) now and then."""
+        if self._faults(panel, f"operator console, {panel}: {type(error).__name__}: {error}"):
+            log.info("operator console, %s: where it failed", panel, exc_info=error)
 
     def _redraw_soon(self) -> None:
-        # After a key or click, the next output picture redraws: the answer shows within a frame.
+        # After a key, the next output picture redraws: the answer shows within a frame.
         self._last_refresh = -math.inf
+
+    def layout(self) -> Optional[dict[str, Any]]:
+        """The window layout to keep with the running state (None without an operator window)."""
+        if self.window is None or self.ui is None:
+            return None
+        return {"imgui": self.window.layout_ini(), **self.ui.layout_extra()}
+
+    # --- what widgets ask for (ui.Actions) ---------------------------------------------------------------
+
+    def post(self, command: Any, status: str = "") -> None:
+        self.runner.post(command, status)
+        self._redraw_soon()
+
+    def learn(self, target: str, action: bool) -> None:
+        row = next((r for r in all_rows(self.show) if r.target == target), None)
+        if row is not None:
+            self._apply(*toggle_learn(self.state, row))
+
+    def unbind(self, target: str) -> None:
+        self._apply(self.state, (Unbind(target),))
+
+    def select(self, target: str) -> None:
+        self.state = replace(self.state, selected=target)
 
     # --- events (main thread, from glfw.poll_events) -------------------------------------------------------
 
     def on_key(self, key: KeyPress) -> None:
+        before = self.state.selected
         self._apply(*handle_key(self.state, key, all_rows(self.show)))
-
-    def on_click(self, x: float, y: float) -> None:
-        layout = self.window.last_layout if self.window is not None else None
-        hit = layout.hit(x, y) if layout is not None else None
-        if hit is not None:
-            self._apply(*handle_click(self.state, hit.kind, hit.target, all_rows(self.show)))
-
-    def on_scroll(self, dy: float) -> None:
-        self.state = handle_scroll(self.state, dy, all_rows(self.show))
-        self._redraw_soon()
+        if self.state.selected != before and self.ui is not None:
+            self.ui.params.follow(self.state.selected)  # show its page, scroll it into view
 
     def on_close(self) -> None:
         self.set_operator_visible(False)
@@ -154,7 +191,7 @@ class OperatorConsole:
         if self.state.learning is not None:
             # Nobody would see what the next control gets bound to.
             self.state = self.runner.run(CancelLearn(), self.state)
-            self.state = OperatorState(self.state.selected, None, self.state.scroll)
+            self.state = OperatorState(self.state.selected, None)
         self.window.hide_window()
 
     def _chain_output_keys(self) -> None:
@@ -193,13 +230,19 @@ class OperatorConsole:
             self.hud = None
 
 
-def start_console(show: ShowLike, *, operator: bool = True, hud: bool = False,
+def start_console(show: ShowLike, *, operator: bool = True, hud: bool = False, ui_scale: float = 1.0,
+                  layout: Optional[Mapping[str, Any]] = None,
                   config: Optional[OperatorConfig] = None) -> Optional[OperatorConsole]:
     """The console, or None (said in one line) if it cannot open: the show plays without it."""
     if not (operator or hud):
         return None
     try:
-        return OperatorConsole(show, operator=operator, hud=hud, config=config)
+        config = config or OperatorConfig(ui_scale=ui_scale)
+    except UserError as e:
+        show.log(f"operator window: {e}")
+        config = OperatorConfig()
+    try:
+        return OperatorConsole(show, operator=operator, hud=hud, config=config, layout=layout)
     except UserError as e:
         show.log(f"operator window: {e}; the show goes on without it")
     if hud and operator:

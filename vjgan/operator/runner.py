@@ -1,6 +1,6 @@
-"""Turns the operator's keys and clicks into the show's commands, and keeps the status line.
+"""Turns the operator's keys and widgets into the show's commands, and keeps the status line.
 
-Runs on the main thread (from key and mouse callbacks). Everything that steers the show is posted
+Runs on the main thread (key callbacks, ImGui frames). Everything that steers the show is posted
 to its one command queue, as keys, MIDI and OSC do (the show carries it out on its next turn);
 only MIDI learn, which configures the controller rather than the show, is done here. Nothing here
 may stop the show: a command that fails becomes a status line and a log line. The MIDI
@@ -69,6 +69,12 @@ class CommandRunner:
         return s
 
     # --- commands --------------------------------------------------------------------------------------
+
+    def post(self, command: show_commands.Command, status: str = "") -> None:
+        """A widget's command, on the show's one command path (stamped as the operator's)."""
+        self.show.post(replace(command, source="operator"))
+        if status:
+            self.say(status)
 
     def run(self, command: Command, state: OperatorState) -> OperatorState:
         """Carry out one command; returns the state (a learn that could not start is dropped)."""

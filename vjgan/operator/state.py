@@ -1,8 +1,10 @@
-"""The operator window's selection and learn state, and what each key or click asks for (pure).
+"""The operator console's selection and learn state, and what each key asks for (pure).
 
 `handle_key(state, key, rows)` returns the next state and the commands to carry out; the
-window (`window.py`) turns glfw events into `KeyPress`es and `runner.py` carries the commands out
-against the show. Nothing here touches the show, so every key can be tested with plain data.
+window (`window.py`) turns glfw key events into `KeyPress`es (only while no text field has the
+keyboard) and `runner.py` carries the commands out against the show. Nothing here touches the
+show, so every key can be tested with plain data. The mouse is the widgets' business
+(`panels.py`); a click on a parameter's name selects its row here too.
 
 Keys (letters by what the key prints, digits by position, so AZERTY works too):
 
@@ -48,7 +50,6 @@ class KeyPress:
 class OperatorState:
     selected: Optional[str] = None  # target of the selected row (by name: survives the list changing)
     learning: Optional[str] = None  # target waiting for a MIDI control
-    scroll: int = 0  # first row shown (the layout keeps the selection in view)
 
 
 # --- commands ----------------------------------------------------------------------------------------
@@ -208,23 +209,6 @@ def toggle_learn(state: OperatorState, row: Row) -> tuple[OperatorState, tuple[C
     return replace(state, selected=row.target, learning=row.target), (StartLearn(row.target, row.kind == ACTION),)
 
 
-def handle_click(state: OperatorState, hit_kind: Optional[str], target: Optional[str],
-                 rows: Sequence[Row]) -> tuple[OperatorState, tuple[Command, ...]]:
-    """A click on a row selects it; a click on its learn button learns it (or cancels)."""
-    row = next((r for r in rows if r.target == target), None)
-    if row is None:
-        return state, ()
-    if hit_kind == "learn":
-        return toggle_learn(state, row)
-    return replace(state, selected=row.target), ()
-
-
-def handle_scroll(state: OperatorState, dy: float, rows: Sequence[Row]) -> OperatorState:
-    """The mouse wheel moves the selection (one row per notch; up is up)."""
-    notches = int(round(dy))
-    return select(state, rows, -notches) if notches else state
-
-
 def learn_finished(state: OperatorState, pending: Optional[str]) -> tuple[OperatorState, bool]:
     """Follow the MIDI controller: `pending` is the target it still waits for (None: none).
 
@@ -234,19 +218,3 @@ def learn_finished(state: OperatorState, pending: Optional[str]) -> tuple[Operat
         return replace(state, learning=None), True
     return state, False
 
-
-def with_scroll(state: OperatorState, first_row: int) -> OperatorState:
-    return state if state.scroll == first_row else replace(state, scroll=first_row)
-
-
-def scroll_to_show(first: int, selected: Optional[int], visible: int, count: int) -> int:
-    """The first row to draw so that `selected` is in view, moving the list as little as possible."""
-    visible = max(1, visible)
-    first = max(0, min(first, max(0, count - visible)))
-    if selected is None:
-        return first
-    if selected < first:
-        return selected
-    if selected >= first + visible:
-        return selected - visible + 1
-    return first

@@ -1,8 +1,8 @@
 """What the operator sees, as one immutable snapshot, and how numbers are written.
 
-`collect.py` fills an `OperatorView` from the running show at the redraw rate; the layout
-(`hud.py`) and the key handling (`state.py`) only ever read these plain values, so both are
-pure functions that tests can feed by hand.
+`collect.py` fills an `OperatorView` from the running show at the redraw rate; the panels
+(`panels.py`) and the key handling (`state.py`) only ever read these plain values, so what is
+shown and what a key does can be tested with values made by hand.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ class Row:
     toggle: bool = False
     mapping: str = ""  # the controls bound to it, in words ("" = none)
     pickup: Optional[float] = None  # normalised position of a bound knob that has not taken over yet
+    group: str = ""  # the page it is on ("output", "drift", "motion", "routes"; actions: "actions")
+    default: float = 0.0
+    description: str = ""
 
     @property
     def title(self) -> str:
@@ -37,6 +40,37 @@ class Row:
     def normalized(self) -> float:
         span = self.maximum - self.minimum
         return 0.0 if span <= 0 else min(1.0, max(0.0, (self.value - self.minimum) / span))
+
+
+@dataclass(frozen=True, slots=True)
+class RouteView:
+    """One route of the playing preset: source × gain → target on layers."""
+
+    name: str
+    source: str
+    target: str
+    layers: str
+    direction: int = 0
+
+    @property
+    def gain_param(self) -> str:
+        return f"gain.{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmLine:
+    key: str  # what AcknowledgeAlarm(key) takes
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """One input or output's light and line on the HUD: MIDI today; OSC, NDI and recording add theirs."""
+
+    name: str  # "MIDI", "OSC", "NDI", "REC"
+    lit: bool  # a message (or frame) in the last moment
+    text: str  # ports, counts, the last message in words
+    enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +121,12 @@ class OperatorView:
     selected: Optional[str] = None
     message: str = ""  # the newest status line (learned, saved, errors)
     message_is_error: bool = False
-    alarms: tuple[str, ...] = ()  # the supervisor's alarm lines, until acknowledged (A)
+    alarms: tuple[AlarmLine, ...] = ()  # the supervisor's alarm lines, until acknowledged (A)
+    user_presets: frozenset[str] = frozenset()  # the presets that are the user's own (can be renamed)
+    model: str = ""  # the model file playing
+    routes: tuple[RouteView, ...] = ()
+    route_sources: tuple[str, ...] = ()  # what a route may listen to, with this preset's bands
+    log: tuple[tuple[int, str], ...] = ()  # (level, text) of the newest log lines, oldest first
     # The rig (vjgan/rig): recording ("REC 01:23 show.mp4 · 2040 frames · 0 dropped"), each video
     # output, Link, OSC; one line each, only for what runs.
     rig: tuple[str, ...] = ()
@@ -130,3 +169,52 @@ def mapping_text(mappings: Sequence[object]) -> str:
 
 def resolution_text(resolution: Optional[int]) -> str:
     return DASH if not resolution else f"{resolution}px"
+
+
+OSC_PARAM_PREFIX = "/vjgan/param/"  # docs/commands.md: OSC sets a parameter at /vjgan/param/<name>
+
+
+def osc_address(name: str) -> str:
+    return OSC_PARAM_PREFIX + name
+
+
+MIDI_LIGHT_S = 0.25  # an activity light stays on this long after a message
+
+
+def activities(view: "OperatorView") -> tuple[Activity, ...]:
+    """The HUD's activity lines, one per input or output that exists in this show: MIDI, then the
+    rig's (recording, video outputs, Link, OSC), each named by its line's first word."""
+    rig = tuple(Activity(line.split(" ", 1)[0], line.startswith("REC"), line) for line in view.rig)
+    midi = view.midi
+    if not midi.enabled:
+        return (Activity("MIDI", False, "not running (see the log): learning needs it", enabled=False),) + rig
+    ports = ", ".join(midi.inputs) if midi.inputs else "no input port open"
+    count = f"{midi.messages} message{'' if midi.messages == 1 else 's'}"
+    last = f"last: {midi.last_text}" if midi.last_text else "last: nothing yet"
+    clock = ""
+    if midi.clock_bpm is not None:
+        clock = f"  clock {midi.clock_bpm:.1f} BPM {'running' if midi.clock_running else 'stopped'}"
+    lit = midi.last_age_s is not None and midi.last_age_s < MIDI_LIGHT_S
+    return (Activity("MIDI", lit, f"{ports}  {count}  {last}{clock}"),) + rig
+
+
+def hud_lines(view: "OperatorView") -> list[tuple[str, str]]:
+    """The output HUD's text (single-screen rehearsal): (line, tone) with tone "text", "bad",
+    "warn", "learn" or "dim"."""
+    flags = " ".join(f for f, on in (("BLACKOUT", view.blackout), ("FREEZE", view.freeze)) if on)
+    lines = [
+        (f"{view.preset}    {fmt(view.display_fps, 0)} fps    generation {fmt(view.generation_ms, 1)} ms    "
+         f"{resolution_text(view.resolution)} step {DASH if view.budget_step is None else view.budget_step}", "text"),
+        (f"BPM {fmt(view.bpm, 1)}{'' if view.tempo_source in ('', 'none') else f' ({view.tempo_source})'}    "
+         f"sound to screen {fmt(view.latency_ms, 0, ' ms')}" + (f"    {flags}" if flags else ""),
+         "bad" if flags else "text"),
+    ]
+    lines += [(line, "text") for line in view.rig]
+    lines += [(a.text, "bad") for a in view.alarms]
+    if view.midi.learning:
+        lines.append((f"LEARN {view.midi.learning}: move a control", "learn"))
+    elif view.message:
+        lines.append((view.message, "bad" if view.message_is_error else "warn"))
+    elif view.midi.enabled and view.midi.last_text:
+        lines.append((f"MIDI {view.midi.last_text}", "dim"))
+    return lines

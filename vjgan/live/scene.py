@@ -20,7 +20,8 @@ from ..gan.fast import FastSynthesis, choose_precision
 from ..gan.load import load_generator
 from ..gan.networks import Generator
 from ..motion.directions import LatentSpace, load_or_compute
-from ..motion.latents import LatentEngine, keyframes_from_seeds, load_w_file
+from ..motion.latent_files import resolve_latents
+from ..motion.latents import LatentEngine
 from ..motion.config import MotionConfig
 
 
@@ -96,16 +97,9 @@ def build_scene(model: str | Path | Generator, motion: MotionConfig, device: tor
         G, model_path = load_generator(model), str(model)
         log(f"model {model_path}: {G.img_resolution}x{G.img_resolution}, {G.num_ws} ws")
     space = load_or_compute(G)
-    kf = motion.keyframes
-    frames = [keyframes_from_seeds(G, list(kf.seeds), kf.truncation, kf.class_index)]
-    for f in kf.files:
-        path = Path(f)
-        if not path.is_absolute() and preset_folder is not None:
-            path = preset_folder / path
-        frames.append(load_w_file(path, G.w_dim)[None])
-    keyframes = np.concatenate(frames)
+    latents = resolve_latents(G, motion, preset_folder)
     backend = GeneratorBackend(G, device)
-    engine = LatentEngine(space, keyframes, G.num_ws, backend.num_layers, motion)
+    engine = LatentEngine(space, latents.keyframes, G.num_ws, backend.num_layers, motion, latents.directions)
     return Scene(name or Path(model_path).stem, model_path, G, backend, space, engine, time.perf_counter() - t0)
 
 

@@ -3,14 +3,17 @@
 A route is Klingemann's idea made general: `source × gain → target`. The source is something the
 analyzer hears (a band's level, a band's onset, the beat, loudness); the gain is a named live
 parameter (a MIDI knob); the target is a part of the latent space (a principal direction on a
-layer group, the distance from the average face, the noise, or a snap to the next keyframe).
+layer group or a named direction found from two example pictures, the distance from the average
+face, the noise, or a snap to the next keyframe).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..errors import UserError
 
@@ -19,6 +22,7 @@ class MotionConfigError(UserError):
     """A bad value in a preset's motion settings (the message names the key)."""
 
 
+MAX_LEASH = 4.0
 SOURCE_PATTERN = re.compile(r"^(band|onset)\.[A-Za-z0-9_-]+$|^(beat|beat\.sin|loudness)$")
 TARGETS = ("direction", "expressiveness", "noise", "snap")
 GROUPS = ("coarse", "middle", "fine", "all")
@@ -55,7 +59,9 @@ class RouteConfig:
     source: str
     target: str
     layers: str = "coarse+middle"
-    direction: int = 0  # principal component (target "direction")
+    # target "direction": a principal component's index, or a direction file (`vjgan direction`,
+    # a keyframe .npz of kind "direction", relative to the preset) whose full length is gain 1
+    direction: int | str = 0
     gain: float = 0.5  # default of the live parameter gain.<name>
     gain_max: float = 2.0
     release_s: float = 0.3  # decay of an onset's pulse
@@ -72,7 +78,11 @@ class RouteConfig:
         if self.target == "snap" and not self.source.startswith("onset."):
             raise MotionConfigError(f"{where}: a snap needs an onset source (onset.NAME)")
         layer_rows(self.layers, 64)  # validates the spec
-        if not 0 <= self.direction < 512:
+        if isinstance(self.direction, bool) or not isinstance(self.direction, (int, str)):
+            raise MotionConfigError(f"{where}: direction must be a principal component index or a direction file")
+        if isinstance(self.direction, str) and not self.direction.endswith(".npz"):
+            raise MotionConfigError(f"{where}: direction file {self.direction!r} must be a .npz made by `vjgan direction`")
+        if isinstance(self.direction, int) and not 0 <= self.direction < 512:
             raise MotionConfigError(f"{where}: direction must be a principal component index ≥ 0")
         if not 0 <= self.gain <= self.gain_max or self.gain_max <= 0:
             raise MotionConfigError(f"{where}: gain {self.gain} must lie in [0, gain_max={self.gain_max}]")
@@ -83,11 +93,18 @@ class RouteConfig:
     def param_name(self) -> str:
         return f"gain.{self.name}"
 
+    @property
+    def direction_file(self) -> str | None:
+        """The named direction this route moves along, or None for a principal component."""
+        return self.direction if isinstance(self.direction, str) else None
+
 
 @dataclass(frozen=True)
 class KeyframeConfig:
     seeds: tuple[int, ...] = (1, 2, 3, 4)
-    files: tuple[str, ...] = ()  # saved w vectors (.npy, [w_dim] or [num_ws, w_dim])
+    # keyframe files (.npz from `vjgan project` or a prompt search, bound to their model; or plain
+    # .npy latents, [w_dim] or [num_ws, w_dim]), relative to the preset; each keeps its full W+
+    files: tuple[str, ...] = ()
     truncation: float = 0.7  # ψ for keyframes made from seeds: stay near the good region
     class_index: int = 0  # label for conditional networks
     beats_per_keyframe: float = 16.0  # tempo-synced transition length
@@ -110,6 +127,10 @@ class MotionConfig:
     smoothing_s: float = 0.04  # default of motion.smoothing
     wander: float = 0.2  # default of drift.wander: slow random motion on top of the keyframe path
     expressiveness_max: float = 2.0  # default cap of ψ
+    # default of motion.leash: each row of w+ stays within this many ball radii of the keyframe
+    # path, and the wander moves only along the routed directions (a portrait keeps its identity);
+    # 0 = no leash (the drift roams the whole ball)
+    leash: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -121,10 +142,12 @@ class MotionConfig:
             raise MotionConfigError("motion.max_speed must be in (0, 20] radii per second")
         if not 1 <= self.expressiveness_max <= 4:
             raise MotionConfigError("motion.expressiveness_max must be in [1, 4]")
+        if not 0 <= self.leash <= MAX_LEASH:
+            raise MotionConfigError(f"motion.leash must be in [0, {MAX_LEASH:g}] ball radii (0 = no leash)")
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "motion": {k: getattr(self, k) for k in ("max_speed", "smoothing_s", "wander", "expressiveness_max", "seed")},
+            "motion": {k: getattr(self, k) for k in ("max_speed", "smoothing_s", "wander", "expressiveness_max", "leash", "seed")},
             "keyframes": {f.name: (list(v) if isinstance(v := getattr(self.keyframes, f.name), tuple) else v)
                           for f in fields(KeyframeConfig)},
             "routes": [{f.name: getattr(r, f.name) for f in fields(RouteConfig)} for r in self.routes],
@@ -136,6 +159,17 @@ class MotionConfig:
         kf = _build(KeyframeConfig, keyframes or {}, "keyframes", tuples=("seeds", "files"))
         rs = tuple(_build(RouteConfig, r, f"routes[{i}]") for i, r in enumerate(routes or []))
         return _build(cls, {**(motion or {}), "keyframes": kf, "routes": rs}, "motion")
+
+
+def with_keyframe_files(motion: MotionConfig, files: Sequence[str]) -> MotionConfig:
+    """The same motion with these keyframe files instead of the preset's keyframes (a portrait
+    given on the command line replaces the preset's seeds: the show plays that face). The files
+    are named as the user typed them, so they are made absolute here, not read beside the preset."""
+    if not files:
+        return motion
+    absolute = tuple(os.path.abspath(os.path.expanduser(str(f))) for f in files)
+    keyframes = dataclasses.replace(motion.keyframes, seeds=(), files=absolute)
+    return dataclasses.replace(motion, keyframes=keyframes)
 
 
 def _build(cls: type, data: Mapping[str, Any], where: str, tuples: tuple[str, ...] = ()) -> Any:

@@ -35,7 +35,9 @@ from ..gan.load import load_generator
 from ..gan.networks import Generator
 from ..live.scene import pick_device
 from ..motion.directions import load_or_compute
-from ..motion.latents import LatentEngine, keyframes_from_seeds, load_w_file
+from ..motion.config import with_keyframe_files
+from ..motion.latent_files import ResolvedLatents, resolve_latents
+from ..motion.latents import LatentEngine
 from .codecs import (AudioSettings, ContainerSpec, VideoSettings, audio_settings, container_for,
                      resolve_video_codec)
 from .colour import rgb_to_yuv420p
@@ -108,6 +110,7 @@ class Job:
     options: RenderOptions
     preset: Preset
     G: Generator
+    latents: ResolvedLatents
     device: torch.device
     timeline: Timeline
     mono: np.ndarray
@@ -135,8 +138,10 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
     codec = resolve_video_codec(options.codec, container)
     data, rate = load_audio(options.audio)  # AudioFileError (one line) for anything unreadable
     preset = load_preset(options.preset)
+    preset = dataclasses.replace(preset, motion=with_keyframe_files(preset.motion, options.keyframes))
     model_path = Path(options.model).expanduser() if options.model else preset.model_path()
     G = load_generator(model_path)
+    latents = resolve_latents(G, preset.motion, preset.path.parent if preset.path is not None else None)
     device = pick_device(options.device)
     size = options.size or (G.img_resolution, G.img_resolution)
     hop = hop_samples(rate, preset.audio.hop_s)
@@ -153,23 +158,12 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
         f"{size[0]}x{size[1]} at {float(options.fps):g} fps, {timeline.frames} frames "
         f"({format_clock(timeline.duration_s)} from {format_clock(timeline.time(timeline.first_frame))}); "
         f"{video.describe()} + {audio.codec} {audio.rate} Hz")
-    return Job(options, preset, G, device, timeline, to_mono(data), rate, size, video, audio, soundtrack, file,
+    return Job(options, preset, G, latents, device, timeline, to_mono(data), rate, size, video, audio, soundtrack, file,
                started, log)
 
 
 def _seed(options: RenderOptions, preset: Preset) -> int:
     return preset.motion.seed if options.seed is None else options.seed
-
-
-def _keyframes(G: Generator, preset: Preset) -> np.ndarray:
-    kf = preset.motion.keyframes
-    frames = [keyframes_from_seeds(G, list(kf.seeds), kf.truncation, kf.class_index)]
-    for f in kf.files:
-        path = Path(f)
-        if not path.is_absolute() and preset.path is not None:
-            path = preset.path.parent / path
-        frames.append(load_w_file(path, G.w_dim)[None])
-    return np.concatenate(frames)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,8 +263,8 @@ def _build(job: Job, seed: int) -> _Pipeline:
     preset, device = job.preset, job.device
     space = load_or_compute(job.G)  # cached per model; computed once on first use
     generator = FrameGenerator(job.G, device, job.log)
-    engine = LatentEngine(space, _keyframes(job.G, preset), job.G.num_ws, generator.num_layers,
-                          dataclasses.replace(preset.motion, seed=seed))
+    engine = LatentEngine(space, job.latents.keyframes, job.G.num_ws, generator.num_layers,
+                          dataclasses.replace(preset.motion, seed=seed), job.latents.directions)
     driver = MotionDriver(engine, preset.params)
     feed = FeatureFeed(job.mono, job.rate, preset.audio)
     post = make_post(job.size, preset.display, float(job.timeline.fps), job.options.use_gl, job.log,

@@ -60,7 +60,7 @@ def leash(ws: np.ndarray, anchor: np.ndarray, radius: float, knee: float = 0.5) 
     """Keep each row of ws within `radius` of the anchor's row.
 
     Unchanged up to knee·radius, then a smooth (tanh) approach to the radius, which is never
-    reached: motion near the edge slows down instead of sticking to it."""
+    passed: motion near the edge slows down instead of sticking to it."""
     d = ws - anchor
     if radius <= 0:
         return np.array(np.broadcast_to(anchor, ws.shape), dtype=ws.dtype)

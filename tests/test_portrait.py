@@ -281,8 +281,10 @@ def test_perceptual_files_that_are_not_plain_weights_are_refused(tmp_path: Path)
 
 
 def test_loss_choice() -> None:
-    assert "discriminator" in choose_loss("auto", ADA).description
-    assert "no usable discriminator" in choose_loss("auto", CONFORMANCE / "sg2ada_64px_rosinality.pt").description
+    assert choose_loss("auto", ADA).description == "pixels and structure"
+    assert "own discriminator" in choose_loss("discriminator", ADA).description
+    with pytest.raises(UserError, match="--loss discriminator: .*inference checkpoint"):
+        choose_loss("discriminator", CONFORMANCE / "sg2ada_64px_rosinality.pt")
     with pytest.raises(UserError, match="--loss discriminator"):
         choose_loss("discriminator", DEFAULT_MODEL)
     with pytest.raises(UserError, match="--perceptual FILE"):
@@ -300,7 +302,8 @@ def test_project_then_direction_end_to_end(tmp_path: Path, astronaut: np.ndarray
     mirrored = tmp_path / "mirrored.png"
     Image.fromarray(astronaut[:, ::-1].copy()).save(mirrored)
     out = tmp_path / "face.npz"
-    assert main(["project", str(photo), str(mirrored), "--model", str(TINY), "--out", str(out), "--steps", "4", "-q"]) == 0
+    assert main(["project", str(photo), str(mirrored), "--model", str(TINY), "--out", str(out), "--steps", "4",
+                 "--loss", "discriminator", "-q"]) == 0
     printed = capsys.readouterr()
     digest = model_hash(tiny)
     first = load_keyframes(tmp_path / "face-1.npz", model_hash=digest, num_ws=tiny.num_ws, w_dim=tiny.w_dim)

@@ -40,8 +40,8 @@ def _add_projection_options(p: argparse.ArgumentParser) -> None:
                    help="face: find the face and crop it as FFHQ was made (default); none: the centred square")
     p.add_argument("--steps", type=int, default=ProjectionSettings.steps, help=f"optimisation steps (default {ProjectionSettings.steps})")
     p.add_argument("--loss", default="auto", choices=("auto", "pixel", "discriminator", "vgg"),
-                   help="the distance to fit: auto = VGG16 if --perceptual is given, else the model's own "
-                        "discriminator if the file has one, else pixels and structure")
+                   help="the distance to fit: auto = VGG16 if --perceptual is given, else pixels and structure; "
+                        "discriminator = the model file's own discriminator features (training snapshots carry one)")
     p.add_argument("--perceptual", action="append", metavar="FILE",
                    help="VGG16 weights (torchvision's vgg16-*.pth, or LPIPS files); repeat for a second file")
     p.add_argument("--joint", action="store_true", help="pictures of one subject: share the coarse layers (pose, face shape)")

@@ -20,7 +20,8 @@ from vjgan.motion.keyframe_files import load_keyframes
 from vjgan.portrait.align import align_face, ffhq_eye_positions, find_face, quad_to_crop
 from vjgan.portrait.losses import DiscriminatorFeatures, FeatureLoss, PixelStructureLoss, psnr, ssim
 from vjgan.portrait.perceptual import choose_loss
-from vjgan.portrait.project import ProjectionCancelled, ProjectionJob, ProjectionSettings, learning_rate
+from vjgan.portrait.project import (ProjectionCancelled, ProjectionJob, ProjectionSettings, fp16_is_accurate,
+                                    learning_rate)
 from vjgan.portrait.vgg16 import TORCHVISION_INDEX, VGG16Features, load_vgg16
 from vjgan.train.discriminator_files import NoDiscriminator, read_discriminator
 
@@ -157,6 +158,25 @@ def test_fitted_noise_is_returned_and_the_model_untouched(tiny) -> None:
         assert abs(float(n.mean())) < 1e-4 and float(n.std()) == pytest.approx(1.0, abs=0.05)
     for k, v in tiny.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_fp16_is_used_only_on_cuda(tiny) -> None:
+    w = tiny.w_avg.reshape(1, 1, -1).expand(1, tiny.num_ws, -1)
+    assert not fp16_is_accurate(tiny, torch.device("cpu"), w)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_projection_on_cuda_matches_the_cpu_path() -> None:
+    G = load_generator(DEFAULT_MODEL)
+    with torch.no_grad():
+        target = G.synthesis(known_wplus(G), noise_mode="const")
+    result = ProjectionJob(G, target, ProjectionSettings(steps=150, w_share=0.0), device="cuda").run()
+    assert result.precision in ("fp16", "fp32") and result.psnr[0] >= 30.0, (result.precision, result.psnr)
+    loss = choose_loss("discriminator", ADA, device=torch.device("cuda")).loss
+    with torch.no_grad():
+        small = load_generator(ADA).synthesis(known_wplus(load_generator(ADA)), noise_mode="const")
+    r = ProjectionJob(load_generator(ADA), small, ProjectionSettings(steps=5), device="cuda", loss=loss).run()
+    assert np.isfinite(r.loss)
 
 
 def test_learning_rate_ramps_up_and_down() -> None:

@@ -190,3 +190,31 @@ def test_living_portrait_preset_plays_a_given_portrait(G, tmp_path: Path, portra
     latents = resolve_latents(G, motion, preset.path.parent)
     np.testing.assert_array_equal(latents.keyframes, portrait[None])
     assert math.isclose(motion.leash, preset.motion.leash)
+
+
+def test_render_plays_a_projected_keyframe_and_refuses_another_models(G, tmp_path: Path, monkeypatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import av
+    import soundfile as sf
+
+    from vjgan.cli import main
+
+    monkeypatch.setenv("VJGAN_CACHE_DIR", str(tmp_path / "cache"))
+    tiny = load_generator(CONFORMANCE / "sg3repo_sg2_32px.pkl")
+    rng = np.random.default_rng(1)
+    me = save_keyframes(tmp_path / "me.npz", tiny.w_avg.numpy() + rng.standard_normal((tiny.num_ws, tiny.w_dim)),
+                        model_hash(tiny), "projection")
+    t = np.arange(int(1.5 * 22050)) / 22050
+    sf.write(tmp_path / "beat.wav", (0.5 * np.sin(2 * np.pi * 60 * t) * (t % 0.5 < 0.1)).astype(np.float32), 22050)
+    common = [str(tmp_path / "beat.wav"), "--model", str(CONFORMANCE / "sg3repo_sg2_32px.pkl"), "--preset",
+              "living-portrait", "--fps", "10", "--no-gl", "--quiet"]
+    out = tmp_path / "me.mp4"
+    assert main(["render", *common, "--out", str(out), "--keyframes", str(me)]) == 0
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 15
+    capsys.readouterr()
+    other = save_keyframes(tmp_path / "other.npz", np.zeros((G.num_ws, G.w_dim)), model_hash(G), "projection")
+    code = main(["render", *common, "--out", str(tmp_path / "no.mp4"), "--keyframes", str(other)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "other.npz was made for another model" in err[0], err
+    assert not (tmp_path / "no.mp4").exists()

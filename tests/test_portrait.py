@@ -359,3 +359,18 @@ def test_direction_from_two_pictures(tmp_path: Path, astronaut: np.ndarray, caps
     assert d.kind == "direction" and d.ws.shape == (8, 64)
     np.testing.assert_array_equal(d.ws[:4], 0)  # --joint: the coarse rows are shared, so they do not move
     assert (tmp_path / "brighter.png").is_file() and "coarse 0.00" in capsys.readouterr().out
+
+
+def test_missing_opencv_is_one_line(tmp_path: Path, astronaut: np.ndarray, monkeypatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    from vjgan.portrait import align
+
+    photo = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(photo)
+    monkeypatch.setitem(sys.modules, "cv2", None)  # as if the portrait extra were not installed
+    monkeypatch.setattr(align, "_CASCADES", {})
+    code = main(["project", str(photo), "--model", str(TINY), "--out", str(tmp_path / "a.npz"), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "pip install 'vjgan[portrait]'" in err[0]

@@ -148,6 +148,7 @@ class ProjectionJob:
         self.settings = settings
         self.loss = (loss or PixelStructureLoss()).to(self.device)
         self.on_progress = on_progress
+        self.use_fp16 = False  # decided at the start of run(), on the device
         self._cancelled = threading.Event()
 
     def cancel(self) -> None:

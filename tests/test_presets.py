@@ -183,7 +183,7 @@ def test_errors_never_quote_a_named_files_contents(tmp_path: Path, content: str)
     from vjgan.errors import UserError
     from vjgan.gan.load import load_generator
     from vjgan.motion.keyframe_files import load_keyframes
-    from vjgan.motion.latents import load_w_file
+    from vjgan.motion.latent_files import load_w_file
 
     private = tmp_path / "private" / "notes.txt"
     private.parent.mkdir()
@@ -194,7 +194,7 @@ def test_errors_never_quote_a_named_files_contents(tmp_path: Path, content: str)
     preset = load_preset(presets / "p.toml")
     assert preset.model_path().resolve() == private.resolve()
     messages = []
-    for attempt in (lambda: load_generator(preset.model_path()), lambda: load_w_file(Path(preset.motion.keyframes.files[0]), 128),
+    for attempt in (lambda: load_generator(preset.model_path()), lambda: load_w_file(Path(preset.motion.keyframes.files[0]), 10, 128),
                     lambda: load_keyframes(private)):
         with pytest.raises(UserError) as info:
             attempt()

@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 
-import pytest
 
 from vjgan.alarms import AlarmBoard
 from vjgan.supervise import RestartPolicy, Supervisor

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 
-import numpy as np
 import torch
 
 from ..config import Preset
 from ..gan.load import load_generator
 from ..gan.networks import Generator
 from ..motion.directions import LatentSpace, load_or_compute
-from ..motion.latents import LatentEngine, MotionFrame, keyframes_from_seeds, load_w_file
+from ..motion.latent_files import ResolvedLatents, resolve_latents
+from ..motion.latents import LatentEngine, MotionFrame
 from ..motion.params import ParamSmoother, ParamStore
 from .synth import Synthesizer
 
@@ -53,26 +53,15 @@ def model_path_for(preset: Preset, override: str | Path | None = None) -> Path:
     return Path(override).expanduser() if override else preset.model_path()
 
 
-def keyframes_for(G: Generator, preset: Preset) -> np.ndarray:
-    """The preset's keyframes: seeds through the mapping network, then saved latents (paths relative
-    to the preset's folder)."""
-    kf = preset.motion.keyframes
-    frames = [keyframes_from_seeds(G, list(kf.seeds), kf.truncation, kf.class_index)]
-    for f in kf.files:
-        path = Path(f).expanduser()
-        if not path.is_absolute() and preset.path is not None:
-            path = preset.path.parent / path
-        frames.append(load_w_file(path, G.w_dim)[None])
-    return np.concatenate(frames)
-
-
 def build_scene(model: str | Path | Generator, preset: Preset, device: torch.device, *,
-                seed: Optional[int] = None, live: bool = True, cancelled: Callable[[], bool] = lambda: False,
-                log: Callable[[str], None] = lambda s: None) -> Scene:
+                seed: Optional[int] = None, live: bool = True, latents: Optional[ResolvedLatents] = None,
+                cancelled: Callable[[], bool] = lambda: False, log: Callable[[str], None] = lambda s: None) -> Scene:
     """Assemble the engine for `preset` playing `model` on `device` (see the module's text).
 
     `seed` replaces the preset's motion seed (render --seed); `live` captures every exit point for
-    the frame budget up front, where render only needs full frames."""
+    the frame budget up front, where render only needs full frames; `latents`: the preset's
+    keyframes and named directions when the caller has read them already (render checks them
+    before it starts)."""
 
     def stage() -> None:
         if cancelled():
@@ -87,12 +76,14 @@ def build_scene(model: str | Path | Generator, preset: Preset, device: torch.dev
     stage()
     space = load_or_compute(G)
     stage()
-    keyframes = keyframes_for(G, preset)
+    if latents is None:  # seeds through the mapping network, keyframe and direction files beside the preset
+        latents = resolve_latents(G, preset.motion, preset.path.parent if preset.path is not None else None)
     stage()
     synth = Synthesizer(G, device, live=live, cancelled=cancelled, log=log)
     stage()
     motion = preset.motion if seed is None else dataclasses.replace(preset.motion, seed=seed)
-    engine = LatentEngine(space, keyframes, G.num_ws, synth.num_layers, motion, transformable=synth.has_transform)
+    engine = LatentEngine(space, latents.keyframes, G.num_ws, synth.num_layers, motion, latents.directions,
+                          transformable=synth.has_transform)
     return Scene(preset.name or Path(model_path).stem, preset, model_path, G, synth, space, engine,
                  time.perf_counter() - t0)
 

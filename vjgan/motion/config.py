@@ -3,15 +3,18 @@
 A route is Klingemann's idea made general: `source × gain → target`. The source is something the
 analyzer hears (a band's level, a band's onset, the beat, loudness); the gain is a named live
 parameter (a MIDI knob); the target is a part of the latent space (a principal direction on a
-layer group, the distance from the average face, the noise, or a snap to the next keyframe) or,
-for StyleGAN3 networks, the view (turn and glide the picture: motion/view.py).
+layer group or a named direction found from two example pictures, the distance from the average
+face, the noise, or a snap to the next keyframe) or, for StyleGAN3 networks, the view (turn and
+glide the picture: motion/view.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..errors import UserError
 from ..validation import Number, check_fields, number
@@ -29,6 +32,9 @@ MAX_SPEED = Number(0.05, 20.0, unit="ball radii per second")
 SMOOTHING = Number(0.0, 0.5, unit="s")
 WANDER = Number(0.0, 1.0)
 EXPRESSIVENESS = Number(1.0, 4.0)
+MAX_LEASH = 4.0
+LEASH = Number(0.0, MAX_LEASH, unit="ball radii", why="0 = no leash")
+DIRECTION_INDEX = Number(0, PRINCIPAL_DIRECTIONS - 1, whole=True)
 
 
 SOURCE_PATTERN = re.compile(r"^(band|onset)\.[A-Za-z0-9_-]+$|^(beat|beat\.sin|loudness)$")
@@ -68,8 +74,9 @@ class RouteConfig:
     source: str
     target: str
     layers: str = "coarse+middle"
-    # principal component (target "direction"): an index into the model's directions
-    direction: int = number(Number(0, PRINCIPAL_DIRECTIONS - 1, whole=True), 0)
+    # target "direction": a principal component's index, or a direction file (`vjgan direction`,
+    # a keyframe .npz of kind "direction", relative to the preset) whose full length is gain 1
+    direction: int | str = 0
     gain: float = number(Number(0.0, 20.0), 0.5)  # default of the live parameter gain.<name>
     gain_max: float = number(Number(0.01, 20.0), 2.0)
     release_s: float = number(Number(0.001, 10.0, unit="s"), 0.3)  # decay of an onset's pulse
@@ -90,6 +97,12 @@ class RouteConfig:
         if self.target == "snap" and not self.source.startswith("onset."):
             raise MotionConfigError(f"{where}: a snap needs an onset source (onset.NAME)")
         layer_rows(self.layers, 64)  # validates the spec
+        if isinstance(self.direction, str):
+            if not self.direction.endswith(".npz"):
+                raise MotionConfigError(f"{where}.direction: file {self.direction!r} must be a .npz made by `vjgan direction`")
+        else:
+            object.__setattr__(self, "direction", DIRECTION_INDEX.check(self.direction, f"{where}.direction",
+                                                                         MotionConfigError))
         if self.gain > self.gain_max:
             raise MotionConfigError(f"{where}: gain {self.gain:g} must lie in [0, gain_max={self.gain_max:g}]")
 
@@ -97,11 +110,18 @@ class RouteConfig:
     def param_name(self) -> str:
         return f"gain.{self.name}"
 
+    @property
+    def direction_file(self) -> str | None:
+        """The named direction this route moves along, or None for a principal component."""
+        return self.direction if isinstance(self.direction, str) else None
+
 
 @dataclass(frozen=True)
 class KeyframeConfig:
     seeds: tuple[int, ...] = number(SEED, (1, 2, 3, 4), max_items=MAX_KEYFRAMES)
-    files: tuple[str, ...] = ()  # saved w vectors (.npy, [w_dim] or [num_ws, w_dim])
+    # keyframe files (.npz from `vjgan project` or a prompt search, bound to their model; or plain
+    # .npy latents, [w_dim] or [num_ws, w_dim]), relative to the preset; each keeps its full W+
+    files: tuple[str, ...] = ()
     # ψ for keyframes made from seeds: stay near the good region
     truncation: float = number(Number(0.01, 2.0), 0.7)
     class_index: int = number(Number(0, 99_999, whole=True), 0)  # label for conditional networks (mod c_dim)
@@ -127,6 +147,10 @@ class MotionConfig:
     smoothing_s: float = number(SMOOTHING, 0.04)  # default of motion.smoothing
     wander: float = number(WANDER, 0.2)  # default of drift.wander: slow random motion on top of the keyframe path
     expressiveness_max: float = number(EXPRESSIVENESS, 2.0)  # default cap of ψ
+    # default of motion.leash: each row of w+ stays within this many ball radii of the keyframe
+    # path, and the wander moves only along the routed directions (a portrait keeps its identity);
+    # 0 = no leash (the drift roams the whole ball)
+    leash: float = number(LEASH, 0.0)
     seed: int = number(SEED, 0)
 
     def __post_init__(self) -> None:
@@ -138,7 +162,7 @@ class MotionConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "motion": {k: getattr(self, k) for k in ("max_speed", "smoothing_s", "wander", "expressiveness_max", "seed")},
+            "motion": {k: getattr(self, k) for k in ("max_speed", "smoothing_s", "wander", "expressiveness_max", "leash", "seed")},
             "keyframes": {f.name: (list(v) if isinstance(v := getattr(self.keyframes, f.name), tuple) else v)
                           for f in fields(KeyframeConfig)},
             "routes": [{f.name: getattr(r, f.name) for f in fields(RouteConfig)} for r in self.routes],
@@ -150,6 +174,17 @@ class MotionConfig:
         kf = _build(KeyframeConfig, keyframes or {}, "keyframes", tuples=("seeds", "files"))
         rs = tuple(_build(RouteConfig, r, f"routes[{i}]") for i, r in enumerate(routes or []))
         return _build(cls, {**(motion or {}), "keyframes": kf, "routes": rs}, "motion")
+
+
+def with_keyframe_files(motion: MotionConfig, files: Sequence[str]) -> MotionConfig:
+    """The same motion with these keyframe files instead of the preset's keyframes (a portrait
+    given on the command line replaces the preset's seeds: the show plays that face). The files
+    are named as the user typed them, so they are made absolute here, not read beside the preset."""
+    if not files:
+        return motion
+    absolute = tuple(os.path.abspath(os.path.expanduser(str(f))) for f in files)
+    keyframes = dataclasses.replace(motion.keyframes, seeds=(), files=absolute)
+    return dataclasses.replace(motion, keyframes=keyframes)
 
 
 def _build(cls: type, data: Mapping[str, Any], where: str, tuples: tuple[str, ...] = ()) -> Any:

@@ -1,8 +1,10 @@
 """The latent engine: the newest sound features and the live parameters → w+ for one frame.
 
-Two kinds of motion, both bounded:
-* drift accumulates: a path through keyframe latents, tempo-synced, plus a slow wander, folded
-  back inside a ball around w_avg so it never leaves the region where the model draws well;
+Keyframes are points in W+ ([num_ws, w_dim]: a seed's w repeated on every row, or a projected
+photo's or prompt's full W+, kept row by row). Two kinds of motion, both bounded:
+* drift accumulates: a path through the keyframes, tempo-synced, plus a slow wander, folded
+  back inside a ball around w_avg so it never leaves the region where the model draws well (the
+  ball grows to hold a keyframe that lies outside it: a chosen keyframe is never altered);
 * pulses do not accumulate: each route adds `gain × source` along its target and lets go as the
   source's envelope falls.
 Finally every row of w+ may move at most `motion.max_speed` ball radii per second (except on an
@@ -12,6 +14,10 @@ For networks with an input transform (StyleGAN3) the engine also plays the view:
 glide parameters and routes (motion/view.py) become each frame's transform, carried in the
 MotionFrame to the generator.
 
+With a leash (`motion.leash` > 0, a portrait), the wander moves only along the routed directions
+on the routed rows, and every row stays within the leash of the keyframe path: the face moves
+with the music and stays itself over a whole set.
+
 The maths is in pure functions on numpy arrays; LatentEngine only keeps the state between frames
 and is owned by a single thread (the frame worker).
 """
@@ -19,13 +25,12 @@ and is owned by a single thread (the frame worker).
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 
-from .config import EXPRESSIVENESS, MAX_SPEED, SMOOTHING, WANDER, MotionConfig, layer_rows
+from .config import EXPRESSIVENESS, MAX_LEASH, MAX_SPEED, SMOOTHING, WANDER, MotionConfig, layer_rows
 from .directions import LatentSpace
 from .params import ParamSpec
 from .view import (GLIDE_WIDTHS_PER_S, ROTATION_DEG, SPIN_DEG_PER_S, TRANSLATION_WIDTHS, ViewPush, ViewState,
@@ -41,16 +46,45 @@ def smoothstep(x: float) -> float:
     return x * x * (3.0 - 2.0 * x)
 
 
-def fold_into_ball(w: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
-    """Reflect points outside the ball back inside (a fold keeps motion continuous, a clamp would stick)."""
+def fold_into_ball(w: np.ndarray, centre: np.ndarray, radius: float | np.ndarray) -> np.ndarray:
+    """Reflect points outside the ball back inside (a fold keeps motion continuous, a clamp would stick).
+
+    `radius` is one number, or one per row (shape [..., 1]) for balls of different sizes."""
     d = w - centre
     norm = np.linalg.norm(d, axis=-1, keepdims=True)
-    if radius <= 0:
+    radius = np.asarray(radius, dtype=np.float64)
+    if np.all(radius <= 0):
         return np.broadcast_to(centre, w.shape).copy()
+    radius = np.maximum(radius, 1e-12)
     folded = np.abs(((norm / radius + 1.0) % 4.0) - 2.0) - 1.0  # triangle wave: in [-1, 1]
     # A fold through the centre flips direction; keep the magnitude's sign on the direction.
     scale = np.where(norm > radius, np.abs(folded) * radius / np.maximum(norm, 1e-12), 1.0)
-    return centre + d * scale
+    return (centre + d * scale).astype(w.dtype, copy=False)
+
+
+def leash(ws: np.ndarray, anchor: np.ndarray, radius: float, knee: float = 0.5) -> np.ndarray:
+    """Keep each row of ws within `radius` of the anchor's row.
+
+    Unchanged up to knee·radius, then a smooth (tanh) approach to the radius, which is never
+    passed: motion near the edge slows down instead of sticking to it."""
+    d = ws - anchor
+    if radius <= 0:
+        return np.array(np.broadcast_to(anchor, ws.shape), dtype=ws.dtype)
+    r = np.linalg.norm(d, axis=-1, keepdims=True)
+    inner = knee * radius
+    span = radius - inner
+    squashed = np.where(r > inner, inner + span * np.tanh((r - inner) / span), r)
+    return (anchor + d * (squashed / np.maximum(r, 1e-12))).astype(ws.dtype, copy=False)
+
+
+def as_wplus(latents: np.ndarray, num_ws: int) -> np.ndarray:
+    """Keyframes as W+: [K, w_dim] (one w each, repeated on every row) or [K, num_ws, w_dim] → [K, num_ws, w_dim]."""
+    latents = np.asarray(latents, dtype=np.float32)
+    if latents.ndim == 2:
+        return np.repeat(latents[:, None, :], num_ws, axis=1)
+    if latents.ndim == 3 and latents.shape[1] == num_ws:
+        return latents.copy()
+    raise ValueError(f"keyframes must be [K, w_dim] or [K, {num_ws}, w_dim], got {list(latents.shape)}")
 
 
 def limit_step(new: np.ndarray, previous: np.ndarray, max_step: float) -> np.ndarray:
@@ -113,26 +147,55 @@ def source_value(source: str, features, t: float) -> float:
 
 
 class LatentEngine:
-    """Owns the motion state; step() is called once per generated frame by one thread."""
+    """Owns the motion state; step() is called once per generated frame by one thread.
+
+    keyframes: [K, w_dim] (seeds) or [K, num_ws, w_dim] (W+, e.g. projected photos).
+    directions: the named directions routes may target (their `direction` file name →
+        [num_ws, w_dim], full length = gain 1), loaded by `latent_files.resolve_latents`.
+    """
 
     def __init__(self, space: LatentSpace, keyframes: np.ndarray, num_ws: int, num_layers: int,
-                 config: MotionConfig, transformable: bool = False) -> None:
-        if keyframes.ndim != 2 or keyframes.shape[1] != space.w_dim or len(keyframes) == 0:
-            raise ValueError("keyframes must be a non-empty [K, w_dim] array")
+                 config: MotionConfig, directions: Mapping[str, np.ndarray] | None = None,
+                 transformable: bool = False) -> None:
+        keyframes = np.asarray(keyframes)
+        if len(keyframes) == 0 or keyframes.shape[-1] != space.w_dim:
+            raise ValueError(f"keyframes must be a non-empty [K, w_dim] or [K, num_ws, w_dim] array (w_dim {space.w_dim})")
         self.space, self.config = space, config
         self.num_ws, self.num_layers = num_ws, num_layers
-        self.keyframes = fold_into_ball(keyframes.astype(np.float32), space.w_avg, space.radius)
+        self.keyframes = as_wplus(keyframes, num_ws)
         self.routes = config.routes
         self._rows = {r.name: np.array(layer_rows(r.layers, num_ws), dtype=np.int64) for r in config.routes}
+        self._unit_offsets = {r.name: self._unit_offset(r, directions or {}) for r in config.routes
+                              if r.target == "direction"}
         self._pulses = {r.name: 0.0 for r in config.routes}
         self._rng = np.random.default_rng(config.seed)
+        self.leashed = config.leash > 0
+        # The wander: free in W (one w_dim vector on every row), or, on a leash, one coefficient
+        # per routed direction (the only ways a leashed portrait may move).
         self._wander = np.zeros(space.w_dim, dtype=np.float32)
+        self._route_wander = {name: 0.0 for name in self._unit_offsets}
         self.position = 0.0
         self._ws: np.ndarray | None = None
         self._onsets_seen: dict[str, float] = {}
         self.transformable = transformable  # the network takes an input transform: play the view
         self.view = ViewState()
         self._view_offsets = np.zeros(2)  # smoothed rotation and translation pushes
+
+    def _unit_offset(self, route, directions: Mapping[str, np.ndarray]) -> np.ndarray:
+        """What gain 1 at full level adds to the route's rows: one standard deviation along a
+        principal component, or a named direction's full length."""
+        rows = self._rows[route.name]
+        name = route.direction_file
+        if name is None:
+            k = route.direction % len(self.space.components)
+            return np.broadcast_to(self.space.stdevs[k] * self.space.components[k], (len(rows), self.space.w_dim)).astype(np.float32)
+        if name not in directions:
+            raise ValueError(f"route {route.name!r}: direction {name!r} was not loaded")
+        vector = np.asarray(directions[name], dtype=np.float32)
+        if vector.shape != (self.num_ws, self.space.w_dim):
+            raise ValueError(f"route {route.name!r}: direction {name!r} has shape {list(vector.shape)}, "
+                             f"expected [{self.num_ws}, {self.space.w_dim}]")
+        return vector[rows]
 
     # The live parameters this engine reads; registered in the ParamStore by the show.
     def param_specs(self) -> list[ParamSpec]:
@@ -147,6 +210,9 @@ class LatentEngine:
             ParamSpec("motion.smoothing", c.smoothing_s, SMOOTHING.low, SMOOTHING.high, 0.2, "time constant of the final glide (s)", "motion"),
             ParamSpec("noise.base", 1.0, 0.0, 3.0, 0.1, "noise strength on every layer (× learned strength)", "motion"),
         ]
+        if self.leashed:
+            specs.append(ParamSpec("motion.leash", c.leash, 0.0, MAX_LEASH, 0.2,
+                                   "how far the picture may stray from its keyframe, ball radii (0 = frozen)", "motion"))
         if self.transformable:
             specs += view_param_specs()
         for r in self.routes:
@@ -158,28 +224,58 @@ class LatentEngine:
         self.position = 0.0
         self._ws = None
         self._wander[:] = 0
+        self._route_wander = {name: 0.0 for name in self._route_wander}
         self._pulses = {r.name: 0.0 for r in self.routes}
         self.view = ViewState()
         self._view_offsets[:] = 0
 
     def new_keyframe(self, w: np.ndarray) -> None:
-        """Add a keyframe right after the current one (the 'new keyframe' trigger)."""
-        w = fold_into_ball(np.asarray(w, dtype=np.float32)[None], self.space.w_avg, self.space.radius)
+        """Add a keyframe ([w_dim] or [num_ws, w_dim]) right after the current one."""
+        w = as_wplus(np.asarray(w, dtype=np.float32)[None], self.num_ws)
         i = int(math.floor(self.position)) % len(self.keyframes)
         self.keyframes = np.concatenate([self.keyframes[: i + 1], w, self.keyframes[i + 1 :]])
 
     def capture_keyframe(self) -> None:
-        """Keep the picture now on screen (its mean w) as the next keyframe."""
+        """Keep the picture now on screen (its whole w+) as the next keyframe."""
         if self._ws is not None:
-            self.new_keyframe(self._ws.mean(axis=0))
+            self.new_keyframe(self._ws)
 
-    def _drift_base(self) -> np.ndarray:
+    def _path(self) -> np.ndarray:
+        """The point on the keyframe path now, [num_ws, w_dim] (the leash's anchor)."""
         k = len(self.keyframes)
         i = int(math.floor(self.position))
         frac = smoothstep(self.position - i)
         a, b = self.keyframes[i % k], self.keyframes[(i + 1) % k]
-        base = a + (b - a) * frac + self._wander
-        return fold_into_ball(base, self.space.w_avg, self.space.radius)
+        return a + (b - a) * frac
+
+    def _drift_base(self) -> np.ndarray:
+        """The path plus the free wander, folded into the ball ([num_ws, w_dim]); on a leash, the path."""
+        path = self._path()
+        if self.leashed:
+            return path
+        space = self.space
+        # The ball grows, row by row, to hold the path: the wander may not push further out, but
+        # a keyframe outside the usual region (a projected photo) is played as it is.
+        reach = np.linalg.norm(path - space.w_avg, axis=-1, keepdims=True)
+        return fold_into_ball(path + self._wander, space.w_avg, np.maximum(space.radius, reach))
+
+    def _step_wander(self, amount: float, dt: float) -> None:
+        """Ornstein–Uhlenbeck: random, but pulled back, so it wanders without accumulating."""
+        theta = 0.5
+        if amount <= 0 or dt <= 0:
+            decay = math.exp(-dt / 0.5) if dt > 0 else 1.0
+            self._wander *= decay
+            self._route_wander = {n: c * decay for n, c in self._route_wander.items()}
+            return
+        kick = math.sqrt(2 * theta * dt)
+        if self.leashed:
+            # In units of each route's gain-1 offset: half of one at full wander.
+            for name, c in self._route_wander.items():
+                self._route_wander[name] = c - theta * c * dt + amount * 0.5 * kick * float(self._rng.standard_normal())
+        else:
+            sigma = amount * 0.5 * float(np.mean(self.space.stdevs))
+            self._wander += (-theta * self._wander * dt
+                             + sigma * kick * self._rng.standard_normal(self.space.w_dim).astype(np.float32))
 
     def step(self, t: float, dt: float, features, params: Mapping[str, float],
              onset_times: Mapping[str, float] | None = None) -> MotionFrame:
@@ -191,15 +287,7 @@ class LatentEngine:
         period = getattr(features, "beat_period", 0.0) if features is not None else 0.0
         transition_s = kf.beats_per_keyframe * period if period > 0 else kf.seconds_per_keyframe
         self.position += params.get("drift.speed", 1.0) * dt / transition_s
-        wander = params.get("drift.wander", 0.0)
-        if wander > 0 and dt > 0:
-            # Ornstein–Uhlenbeck: random, but pulled back, so it wanders without accumulating.
-            sigma = wander * 0.5 * float(np.mean(space.stdevs))
-            theta = 0.5
-            self._wander += (-theta * self._wander * dt
-                             + sigma * math.sqrt(2 * theta * dt) * self._rng.standard_normal(space.w_dim).astype(np.float32))
-        else:
-            self._wander *= math.exp(-dt / 0.5) if dt > 0 else 1.0
+        self._step_wander(params.get("drift.wander", 0.0), dt)
         snapped = False
         # -- pulses
         offsets = np.zeros((self.num_ws, space.w_dim), dtype=np.float32)
@@ -225,8 +313,7 @@ class LatentEngine:
                 self._pulses[route.name] = value
             rows = self._rows[route.name]
             if route.target == "direction":
-                k = route.direction % len(space.components)
-                offsets[rows] += gain * value * space.stdevs[k] * space.components[k]
+                offsets[rows] += (gain * value + self._route_wander[route.name]) * self._unit_offsets[route.name]
             elif route.target == "expressiveness":
                 psi[rows] += gain * value
             elif route.target == "noise":
@@ -236,7 +323,7 @@ class LatentEngine:
                 push[route.target] += gain * value
         psi = np.minimum(psi, params.get("expressiveness.max", self.config.expressiveness_max))
         base = self._drift_base()
-        target = apply_expressiveness(np.broadcast_to(base, (self.num_ws, space.w_dim)), space.w_avg, psi) + offsets
+        target = apply_expressiveness(base, space.w_avg, psi) + offsets
         # -- bounded, smooth output
         if self._ws is None:
             ws = target.astype(np.float32)
@@ -247,6 +334,9 @@ class LatentEngine:
             else:
                 max_step = params.get("motion.max_speed", self.config.max_speed) * space.radius * dt
                 ws = limit_step(smoothed, self._ws, max_step)
+        if self.leashed:
+            # Last, so nothing after it can pull the picture off its keyframe.
+            ws = leash(ws, self._path(), params.get("motion.leash", self.config.leash) * space.radius)
         self._ws = ws.astype(np.float32)
         transform = self._step_view(dt, params, push) if self.transformable else None
         return MotionFrame(self._ws.copy(), noise, snapped, self.position, transform)
@@ -283,38 +373,3 @@ def keyframes_from_seeds(G, seeds, truncation: float, class_index: int = 0) -> n
     with torch.no_grad():
         ws = G.mapping(z, c, truncation_psi=truncation)
     return ws[:, 0].float().cpu().numpy()
-
-
-MAX_W_FILE_BYTES = 16 * 1024 * 1024  # a W+ latent is 18 × 512 floats (36 kB)
-
-
-def load_w_file(path, w_dim: int) -> np.ndarray:
-    """A saved latent: .npy of [w_dim] or [num_ws, w_dim] (rows averaged) — never a pickle.
-
-    Errors name the file and the reason, never its contents (a preset may name any file)."""
-    from ..errors import UserError
-
-    try:
-        size = os.stat(path).st_size
-    except OSError as e:
-        raise UserError(f"keyframe file {path}: cannot be read ({e.strerror or type(e).__name__})") from None
-    if size > MAX_W_FILE_BYTES:
-        raise UserError(f"keyframe file {path}: {size:,} bytes is too large for a saved latent")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except Exception:
-        raise UserError(f"keyframe file {path}: not a .npy array (a saved w vector)") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
-        if hasattr(arr, "close"):
-            arr.close()
-        raise UserError(f"keyframe file {path}: not a .npy array of numbers (a saved w vector)")
-    arr = np.asarray(arr, dtype=np.float32)
-    if arr.ndim == 3 and arr.shape[0] == 1:
-        arr = arr[0]
-    if arr.ndim == 2:
-        arr = arr.mean(axis=0)
-    if arr.shape != (w_dim,):
-        raise UserError(f"keyframe file {path}: shape {list(arr.shape)} does not fit this model's w_dim {w_dim}")
-    if not np.all(np.isfinite(arr)):
-        raise UserError(f"keyframe file {path}: holds NaN or infinite values")
-    return arr

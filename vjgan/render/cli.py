@@ -18,6 +18,7 @@ examples:
   vjgan render song.wav --out song.mp4
   vjgan render set.flac --out teaser.mp4 --size 1080x1920 --start 1:30 --duration 15
   vjgan render song.wav --out song.mp4 --codec h264_nvenc --quality 19 --timings
+  vjgan render song.wav --out face.mp4 --preset living-portrait --model ffhq.pkl --keyframes me.npz
 
 The picture follows the same analyzer, latent engine and shaders as `vjgan live`, driven by the
 file's clock; the same seed gives the same video. Ctrl-C stops and keeps what was rendered.
@@ -35,6 +36,8 @@ def add_render_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--out", "-o", required=True, help="the video to write: .mp4, .mov, .mkv or .webm")
     p.add_argument("--preset", default="default", help="a preset name or .toml file (default: default)")
     p.add_argument("--model", help="a model file (default: the preset's)")
+    p.add_argument("--keyframes", action="append", metavar="F.npz",
+                   help="a keyframe file (`vjgan project`) to play instead of the preset's keyframes; repeat for several")
     p.add_argument("--fps", default="30", help="frame rate: 30, 60, 29.97 or 30000/1001 (default: 30)")
     p.add_argument("--size", help="output WIDTHxHEIGHT, e.g. 1920x1080 or 1080x1920; the preset's fit (fit, "
                                   "fill or stretch) places the model's square picture (default: the model's size)")
@@ -67,6 +70,7 @@ def add_render_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 def options_from_args(args: argparse.Namespace) -> RenderOptions:
     return RenderOptions(
         audio=Path(args.audio).expanduser(), out=Path(args.out).expanduser(), preset=args.preset, model=args.model,
+        keyframes=tuple(args.keyframes or ()),
         fps=parse_fps(args.fps), size=parse_size(args.size) if args.size else None,
         start=parse_time(args.start), duration=parse_time(args.duration) if args.duration else None,
         seed=args.seed, codec=args.codec, quality=args.quality, encoder_preset=args.encoder_preset,

@@ -29,6 +29,7 @@ class RenderOptions:
     out: Path
     preset: str = "default"  # a preset name or a .toml path
     model: str | None = None  # overrides the preset's model
+    keyframes: tuple[str, ...] = ()  # keyframe files (a projected portrait) instead of the preset's keyframes
     fps: Fraction = Fraction(30)
     size: tuple[int, int] | None = None  # (width, height); None = the model's square resolution
     start: float = 0.0  # seconds into the audio file (rounded to the nearest frame)

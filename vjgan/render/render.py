@@ -12,6 +12,7 @@ the encoder are encoded, the soundtrack is cut at the last frame, and the file i
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import threading
@@ -34,6 +35,8 @@ from ..engine.scene import MotionDriver, Scene, build_scene, model_path_for
 from ..engine.synth import Synthesizer
 from ..gan.load import load_generator
 from ..gan.networks import Generator
+from ..motion.config import with_keyframe_files
+from ..motion.latent_files import ResolvedLatents, resolve_latents
 from .codecs import (AudioSettings, ContainerSpec, VideoSettings, audio_settings, container_for,
                      resolve_video_codec)
 from .colour import rgb_to_yuv420p
@@ -104,6 +107,7 @@ class Job:
     options: RenderOptions
     preset: Preset
     G: Generator
+    latents: ResolvedLatents
     device: torch.device
     timeline: Timeline
     analysis: MonoStream  # the file's mono mix, read as the analysis advances
@@ -142,8 +146,12 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
         rate, channels = reader.rate, reader.channels
         total = reader.frames or count_frames(options.audio)  # (a stream that declares no length)
         preset = load_preset(options.preset)
+        preset = dataclasses.replace(preset, motion=with_keyframe_files(preset.motion, options.keyframes))
         model_path = model_path_for(preset, options.model)
         G = load_generator(model_path)
+        # Keyframe and direction files are read now: a file made for another model is one line
+        # before anything is written.
+        latents = resolve_latents(G, preset.motion, preset.path.parent if preset.path is not None else None)
         device = pick_device(options.device)
         size = options.size or (G.img_resolution, G.img_resolution)
         hop = hop_samples(rate, preset.audio.hop_s)
@@ -160,7 +168,7 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
         f"{size[0]}x{size[1]} at {float(options.fps):g} fps, {timeline.frames} frames "
         f"({format_clock(timeline.duration_s)} from {format_clock(timeline.time(timeline.first_frame))}); "
         f"{video.describe()} + {audio.codec} {audio.rate} Hz")
-    return Job(options, preset, G, device, timeline, MonoStream(reader), rate, size, video, audio, soundtrack, file,
+    return Job(options, preset, G, latents, device, timeline, MonoStream(reader), rate, size, video, audio, soundtrack, file,
                started, log)
 
 
@@ -263,7 +271,7 @@ class _Pipeline:
 
 def _build(job: Job, seed: int) -> _Pipeline:
     preset, device = job.preset, job.device
-    scene: Scene = build_scene(job.G, preset, device, seed=seed, live=False, log=job.log)
+    scene: Scene = build_scene(job.G, preset, device, seed=seed, live=False, latents=job.latents, log=job.log)
     driver = MotionDriver.for_render(scene.engine, preset.params)
     feed = FeatureFeed(job.analysis, preset.audio)
     post = make_post(job.size, preset.display, float(job.timeline.fps), job.options.use_gl, job.log,

@@ -206,10 +206,12 @@ def _plugin_parsers() -> list[Callable[[argparse._SubParsersAction], None]]:
     from .audio.cli import add_analyze_parser
     from .control.cli import add_midi_parser
     from .dataset.cli import add_dataset_parser
+    from .prompt.cli import add_prompt_parser
     from .render.cli import add_render_parser
     from .train.cli import add_train_parser
 
-    return [add_analyze_parser, add_midi_parser, add_render_parser, add_train_parser, add_dataset_parser]
+    return [add_analyze_parser, add_midi_parser, add_render_parser, add_train_parser, add_dataset_parser,
+            add_prompt_parser]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

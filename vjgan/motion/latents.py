@@ -109,11 +109,14 @@ class LatentEngine:
 
     def __init__(self, space: LatentSpace, keyframes: np.ndarray, num_ws: int, num_layers: int,
                  config: MotionConfig) -> None:
-        if keyframes.ndim != 2 or keyframes.shape[1] != space.w_dim or len(keyframes) == 0:
-            raise ValueError("keyframes must be a non-empty [K, w_dim] array")
+        keyframes = np.asarray(keyframes, dtype=np.float32)
+        if keyframes.ndim == 2:  # one w per keyframe (seeds): the same on every row of W+
+            keyframes = np.repeat(keyframes[:, None], num_ws, axis=1)
+        if keyframes.ndim != 3 or keyframes.shape[1:] != (num_ws, space.w_dim) or len(keyframes) == 0:
+            raise ValueError("keyframes must be a non-empty [K, w_dim] or [K, num_ws, w_dim] array")
         self.space, self.config = space, config
         self.num_ws, self.num_layers = num_ws, num_layers
-        self.keyframes = fold_into_ball(keyframes.astype(np.float32), space.w_avg, space.radius)
+        self.keyframes = fold_into_ball(keyframes, space.w_avg, space.radius)  # [K, num_ws, w_dim]
         self.routes = config.routes
         self._rows = {r.name: np.array(layer_rows(r.layers, num_ws), dtype=np.int64) for r in config.routes}
         self._pulses = {r.name: 0.0 for r in config.routes}
@@ -146,8 +149,9 @@ class LatentEngine:
         self._pulses = {r.name: 0.0 for r in self.routes}
 
     def new_keyframe(self, w: np.ndarray) -> None:
-        """Add a keyframe right after the current one (the 'new keyframe' trigger)."""
-        w = fold_into_ball(np.asarray(w, dtype=np.float32)[None], self.space.w_avg, self.space.radius)
+        """Add a keyframe (w, or W+ rows) right after the current one (the 'new keyframe' trigger)."""
+        w = np.broadcast_to(np.asarray(w, dtype=np.float32), (self.num_ws, self.space.w_dim))
+        w = fold_into_ball(w[None], self.space.w_avg, self.space.radius)
         i = int(math.floor(self.position)) % len(self.keyframes)
         self.keyframes = np.concatenate([self.keyframes[: i + 1], w, self.keyframes[i + 1 :]])
 

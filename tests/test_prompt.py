@@ -290,3 +290,15 @@ def test_settings_out_of_range_are_one_line(capsys, tmp_path) -> None:
         from vjgan.prompt.search import PromptSearch
 
         PromptSearch(None, None, "   ", None)  # refused before anything is touched
+
+
+def test_progress_line_says_round_and_score() -> None:
+    from vjgan.prompt.progress import describe
+    from vjgan.prompt.search import SearchProgress
+
+    nan = float("nan")
+    assert describe(SearchProgress("fire", "sample", 0, 4, 1, 99, nan, nan)) == "scoring random latents"
+    assert describe(SearchProgress("fire", "sample", 0, 4, 3, 99, nan, 0.2)) == "scoring random latents  best 0.200"
+    assert describe(SearchProgress("fire", "optimise", 2, 4, 50, 99, 0.231, 0.2844)) == \
+        "round 2/4 optimise  score 0.284 (start 0.231)"
+    assert describe(SearchProgress("fire", "done", 4, 4, 99, 99, 0.231, 0.31)) == "done  score 0.310 (start 0.231)"

@@ -45,7 +45,7 @@ def add_prompt_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     return p
 
 
-def add_clip_arguments(p: argparse.ArgumentParser, required: bool = True) -> None:
+def add_clip_arguments(p: argparse._ActionsContainer, required: bool = True) -> None:
     p.add_argument("--clip", required=required, metavar="FILE",
                    help="CLIP weights: a .safetensors file (or a PyTorch state dict) you downloaded")
     p.add_argument("--clip-arch", required=required, metavar="ARCH",
@@ -53,22 +53,26 @@ def add_clip_arguments(p: argparse.ArgumentParser, required: bool = True) -> Non
                         "MobileCLIP-S2; or an open_clip_config.json")
 
 
-def add_search_arguments(p: argparse.ArgumentParser) -> None:
+def add_search_arguments(p: argparse._ActionsContainer, prefix: str = "") -> None:
+    """How thoroughly to search; `prefix` names them apart where they share a parser (render's)."""
     from .settings import SearchSettings
 
     d = SearchSettings()
-    g = p.add_argument_group("search")
-    g.add_argument("--candidates", type=int, default=d.candidates, help=f"random latents scored first (default {d.candidates})")
-    g.add_argument("--rounds", type=int, default=d.rounds, help=f"optimise + re-seed rounds (default {d.rounds})")
-    g.add_argument("--steps", type=int, default=d.steps, help=f"optimisation steps per round (default {d.steps})")
-    g.add_argument("--reseeds", type=int, default=d.reseeds, help=f"perturbations tried per round (default {d.reseeds})")
+    g = p if prefix else p.add_argument_group("search")
+    g.add_argument(f"--{prefix}candidates", type=int, default=d.candidates,
+                   help=f"random latents scored first (default {d.candidates})")
+    g.add_argument(f"--{prefix}rounds", type=int, default=d.rounds, help=f"optimise + re-seed rounds (default {d.rounds})")
+    g.add_argument(f"--{prefix}steps", type=int, default=d.steps, help=f"optimisation steps per round (default {d.steps})")
+    g.add_argument(f"--{prefix}reseeds", type=int, default=d.reseeds,
+                   help=f"perturbations tried per round (default {d.reseeds})")
 
 
-def settings_from_args(args: argparse.Namespace, seed: int):
+def settings_from_args(args: argparse.Namespace, seed: int, prefix: str = ""):
     from .settings import SearchSettings
 
-    return SearchSettings(candidates=args.candidates, rounds=args.rounds, steps=args.steps, reseeds=args.reseeds,
-                          seed=seed)
+    value = lambda name: getattr(args, prefix + name)  # noqa: E731
+    return SearchSettings(candidates=value("candidates"), rounds=value("rounds"), steps=value("steps"),
+                          reseeds=value("reseeds"), seed=seed)
 
 
 def output_paths(out: Path, count: int) -> list[Path]:

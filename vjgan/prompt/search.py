@@ -7,9 +7,9 @@
      crops, with a leash: a penalty on the squared distance from where the round began (in
      units of the model's W radius), and every row projected back into the ball around `w_avg`
      that holds 95 % of the model's samples (`LatentSpace.radius`), where its pictures are good;
-   - *re-seed*: score the optimised latent and `reseeds` fresh perturbations of the best one
-     (random directions of the model's own W, `spread` radii wide, halved each round), and keep
-     the best of all for the next round.
+   - *re-seed*: score the optimised latent, then `reseeds` fresh perturbations of the best one
+     so far (random directions of the model's own W, `spread` radii wide, halved each round);
+     the best of all starts the next round.
 3. The result is the best latent seen, scored on the same fixed crops as `score_start`: the
    score can only rise, and it is measured the same way throughout.
 
@@ -172,9 +172,11 @@ class PromptSearch:
         similarity = self.scorer.embed_pictures(views) @ self._text
         return similarity.view(len(ws), -1).mean(dim=1)
 
-    def _score_in_batches(self, ws: torch.Tensor, scores: list[torch.Tensor]) -> Iterator[None]:
+    def _score_in_batches(self, ws: torch.Tensor) -> Iterator[None]:
+        """Score latents a batch per step, keeping the best seen."""
         for start in range(0, len(ws), self.settings.batch):
-            scores.append(self._score(ws[start : start + self.settings.batch]))
+            batch = ws[start : start + self.settings.batch]
+            self._keep_best(batch, self._score(batch))
             yield
 
     def _into_ball(self, ws: torch.Tensor) -> torch.Tensor:
@@ -194,8 +196,7 @@ class PromptSearch:
             c = torch.nn.functional.one_hot(labels, G.c_dim).float().to(self.device)
         return G.mapping(z, c, truncation_psi=truncation).float()
 
-    def _keep_best(self, ws: torch.Tensor, scores: list[torch.Tensor]) -> None:
-        values = torch.cat(scores)
+    def _keep_best(self, ws: torch.Tensor, values: torch.Tensor) -> None:
         i = int(torch.argmax(values))  # the first of equal scores: the order is deterministic
         if self._best is None or float(values[i]) > self._best_score:
             self._best, self._best_score = ws[i].clone(), float(values[i])
@@ -203,9 +204,7 @@ class PromptSearch:
     def _steps(self) -> Iterator[None]:
         s = self.settings
         candidates = self._into_ball(self._mapped(s.candidates, s.truncation))
-        scores: list[torch.Tensor] = []
-        yield from self._score_in_batches(candidates, scores)
-        self._keep_best(candidates, scores)
+        yield from self._score_in_batches(candidates)
         self._score_start = self._best_score
         # Adam's step per coordinate: a fraction of the typical spread of one W coordinate.
         step_size = s.learning_rate * self._radius / math.sqrt(self.G.w_dim)
@@ -227,10 +226,8 @@ class PromptSearch:
                     w.copy_(self._into_ball(w))
                 yield
             self._phase = "re-seed"
-            spread = s.spread * 0.5 ** r
-            directions = self._mapped(s.reseeds, 1.0)[:, :1] - self._w_avg  # the model's own W directions
-            perturbed = self._into_ball(self._best.unsqueeze(0) + spread * directions)
-            trials = torch.cat([w.detach().unsqueeze(0), perturbed])
-            scores = []
-            yield from self._score_in_batches(trials, scores)
-            self._keep_best(trials, scores)
+            yield from self._score_in_batches(w.detach().unsqueeze(0))
+            if s.reseeds:
+                spread = s.spread * 0.5 ** r
+                directions = self._mapped(s.reseeds, 1.0)[:, :1] - self._w_avg  # the model's own W directions
+                yield from self._score_in_batches(self._into_ball(self._best.unsqueeze(0) + spread * directions))

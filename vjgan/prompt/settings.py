@@ -49,7 +49,7 @@ class SearchSettings:
     @property
     def work(self) -> int:
         """Steps a whole search takes (what the progress bar counts)."""
-        per_round = self.steps + math.ceil((1 + self.reseeds) / self.batch)
+        per_round = self.steps + 1 + math.ceil(self.reseeds / self.batch)
         return math.ceil(self.candidates / self.batch) + self.rounds * per_round
 
     def key(self) -> str:

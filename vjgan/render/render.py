@@ -27,10 +27,12 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..atomic import atomic_write
 from ..audio.config import hop_samples
 from ..audio.sources import load_audio, to_mono
 from ..config import Preset, load_preset
 from ..display.inputs import DisplayInputs
+from ..errors import UserError
 from ..gan.load import load_generator
 from ..gan.networks import Generator
 from ..live.scene import pick_device
@@ -46,7 +48,9 @@ from .motion import MotionDriver
 from .options import RenderOptions
 from .post import Post, make_post
 from .progress import Progress, format_clock
+from .scenes import StoryFilm, StoryMotion, prepare_story, scene_motion
 from .soundtrack import Soundtrack, make_soundtrack
+from .story import captions_srt, read_story
 from .timeline import Timeline, plan_timeline
 
 Log = Callable[[str], None]
@@ -119,6 +123,7 @@ class Job:
     file: VideoFile
     started: float
     log: Log
+    story: StoryFilm | None = None
 
     def abort(self) -> None:
         self.file.abort()
@@ -134,6 +139,7 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
     container: ContainerSpec = container_for(options.out)
     codec = resolve_video_codec(options.codec, container)
     data, rate = load_audio(options.audio)  # AudioFileError (one line) for anything unreadable
+    scenes = read_story(options.story) if options.story is not None else None
     preset = load_preset(options.preset)
     model_path = Path(options.model).expanduser() if options.model else preset.model_path()
     G = load_generator(model_path)
@@ -143,6 +149,13 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
     timeline = plan_timeline(options.fps, rate, hop, len(data), options.start, options.duration)
     video = VideoSettings(codec, size[0], size[1], options.fps, options.quality, options.encoder_preset)
     video.check()
+    if options.captions and options.out.with_suffix(".srt").exists() and not options.force:
+        raise UserError(f"{options.out.with_suffix('.srt')} exists (the captions); pass --force to replace it")
+    mono = to_mono(data)
+    # A story is laid over the whole song, so a section (--start, --duration) is that part of the film.
+    story = None if scenes is None else prepare_story(
+        scenes, options.clip, options.clip_arch, mono, rate, preset.audio, len(mono) / rate, options.fade_beats,
+        options.search, device)
     audio = audio_settings(container.audio_codec, rate, data.shape[1])
     soundtrack = make_soundtrack(data, rate, audio.rate, audio.channels, timeline)
     metadata = {"comment": f"vjgan {__version__} render: preset {preset.name}, model {model_path.name}, "
@@ -153,8 +166,10 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
         f"{size[0]}x{size[1]} at {float(options.fps):g} fps, {timeline.frames} frames "
         f"({format_clock(timeline.duration_s)} from {format_clock(timeline.time(timeline.first_frame))}); "
         f"{video.describe()} + {audio.codec} {audio.rate} Hz")
-    return Job(options, preset, G, device, timeline, to_mono(data), rate, size, video, audio, soundtrack, file,
-               started, log)
+    for line in story.describe() if story else []:
+        log(line)
+    return Job(options, preset, G, device, timeline, mono, rate, size, video, audio, soundtrack, file,
+               started, log, story)
 
 
 def _seed(options: RenderOptions, preset: Preset) -> int:
@@ -223,7 +238,7 @@ class _Pipeline:
     """The per-frame machinery of one render, built after every input check has passed."""
 
     generator: FrameGenerator
-    driver: MotionDriver
+    driver: MotionDriver | StoryMotion
     feed: FeatureFeed
     post: Post
     timeline: Timeline
@@ -265,13 +280,29 @@ class _Pipeline:
         return yuv
 
 
+def _motion(job: Job, space, num_layers: int, seed: int) -> MotionDriver | StoryMotion:
+    """The latent engine the render steps: the preset's keyframes, or a story's scenes."""
+    preset, G = job.preset, job.G
+    if job.story is None:
+        engine = LatentEngine(space, _keyframes(G, preset), G.num_ws, num_layers,
+                              dataclasses.replace(preset.motion, seed=seed))
+        return MotionDriver(engine, preset.params)
+    plan = job.story.plan
+    keyframes = job.story.keyframes(G, space, job.log, job.options.progress)
+
+    def scene_driver(i: int) -> MotionDriver:
+        config = scene_motion(preset.motion, plan.scenes[i], len(keyframes[i]), plan.grid.period, seed + i)
+        return MotionDriver(LatentEngine(space, keyframes[i], G.num_ws, num_layers, config), preset.params)
+
+    return StoryMotion(plan, scene_driver)
+
+
 def _build(job: Job, seed: int) -> _Pipeline:
     preset, device = job.preset, job.device
     space = load_or_compute(job.G)  # cached per model; computed once on first use
+    job.G.eval().to(device)  # a story's prompt searches run beside the frames, on the same device
     generator = FrameGenerator(job.G, device, job.log)
-    engine = LatentEngine(space, _keyframes(job.G, preset), job.G.num_ws, generator.num_layers,
-                          dataclasses.replace(preset.motion, seed=seed))
-    driver = MotionDriver(engine, preset.params)
+    driver = _motion(job, space, generator.num_layers, seed)
     feed = FeatureFeed(job.mono, job.rate, preset.audio)
     post = make_post(job.size, preset.display, float(job.timeline.fps), job.options.use_gl, job.log,
                      frames_on_gpu=device.type == "cuda")
@@ -340,6 +371,10 @@ def run(job: Job) -> RenderResult:
     else:
         log(f"wrote {out}: {frames} frames, {format_clock(t.video_s)}, {size_mb:.1f} MB in "
             f"{format_clock(t.loop)} ({t.video_s / max(t.loop, 1e-9):.2f}x real time)")
+    if opts.captions and job.story is not None:
+        captions = atomic_write(out.with_suffix(".srt"), captions_srt(job.story.plan, tl.time(tl.first_frame),
+                                                                      tl.time(tl.first_frame) + t.video_s))
+        log(f"wrote {captions}: the story's {len(job.story.plan.scenes)} scenes as captions")
     device = _describe_device(job.device, pipe.generator)
     if opts.timings:
         for line in t.lines(job.video.describe(), opts.batch, device, pipe.post.kind):

@@ -13,6 +13,7 @@ the Hugging Face hub are refused.
 from __future__ import annotations
 
 import contextlib
+import copy
 import difflib
 import hashlib
 import io
@@ -79,9 +80,10 @@ def _preprocess_of_tags(open_clip: Any, name: str) -> tuple[tuple[float, ...], t
     return OPENAI_MEAN, OPENAI_STD
 
 
-def _check_offline(name: str, cfg: Mapping[str, Any]) -> None:
+def _check_offline(name: str, cfg: Mapping[str, Any], registered: bool) -> None:
     text = cfg.get("text_cfg", {})
-    if text.get("hf_tokenizer_name") or text.get("hf_model_name") or "siglip" in name.lower():
+    # open_clip gives SigLIP architectures (by name) a tokenizer from the hub.
+    if text.get("hf_tokenizer_name") or text.get("hf_model_name") or (registered and "siglip" in name.lower()):
         raise UserError(f"--clip-arch {name}: its tokenizer or text model comes from the Hugging Face hub, which "
                         f"vjgan does not download from; use one whose tokenizer ships in open_clip (docs/prompts.md)")
     if not all(key in cfg for key in ("embed_dim", "vision_cfg", "text_cfg")):
@@ -99,7 +101,7 @@ def resolve_arch(open_clip: Any, arch: str | Path) -> ClipArch:
         close = difflib.get_close_matches(arch, names, n=3, cutoff=0.5)
         hint = f" (did you mean {', '.join(close)}?)" if close else " (e.g. ViT-B-32, ViT-B-32-quickgelu, MobileCLIP-S2)"
         raise UserError(f"--clip-arch {arch}: not an open_clip architecture{hint}")
-    _check_offline(arch, open_clip.get_model_config(arch))
+    _check_offline(arch, open_clip.get_model_config(arch), registered=True)
     mean, std = _preprocess_of_tags(open_clip, arch)
     return ClipArch(arch, arch, tuple(mean), tuple(std))
 
@@ -118,7 +120,7 @@ def _arch_from_json(open_clip: Any, path: Path) -> ClipArch:
     cfg = document.get("model_cfg", document)  # the hub's open_clip_config.json wraps it
     if not isinstance(cfg, dict):
         raise UserError(f"--clip-arch {path}: not an open_clip model config")
-    _check_offline(str(path), cfg)
+    _check_offline(str(path), cfg, registered=False)
     preprocess = document.get("preprocess_cfg", {}) if isinstance(document.get("preprocess_cfg"), dict) else {}
     mean = tuple(float(v) for v in preprocess.get("mean", OPENAI_MEAN))
     std = tuple(float(v) for v in preprocess.get("std", OPENAI_STD))
@@ -239,11 +241,12 @@ class ClipScorer:
         self._std = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
 
     def to(self, device: torch.device) -> "ClipScorer":
-        """This scorer on another device (the same object when it is already there)."""
+        """This scorer on `device`: itself when it is there already, else a copy (this one stays put,
+        so a search on a second GPU leaves the first one's scorer working)."""
         device = torch.device(device)
         if device == self.device:
             return self
-        return ClipScorer(self.model, self.tokenizer, self.image_size, self._mean.flatten().tolist(),
+        return ClipScorer(copy.deepcopy(self.model), self.tokenizer, self.image_size, self._mean.flatten().tolist(),
                           self._std.flatten().tolist(), self.identity, device)
 
     @torch.no_grad()

@@ -300,8 +300,7 @@ def _motion(job: Job, space, num_layers: int, seed: int) -> MotionDriver | Story
 def _build(job: Job, seed: int) -> _Pipeline:
     preset, device = job.preset, job.device
     space = load_or_compute(job.G)  # cached per model; computed once on first use
-    job.G.eval().to(device)  # a story's prompt searches run beside the frames, on the same device
-    generator = FrameGenerator(job.G, device, job.log)
+    generator = FrameGenerator(job.G, device, job.log)  # moves G to the device (a story's searches use it there)
     driver = _motion(job, space, generator.num_layers, seed)
     feed = FeatureFeed(job.mono, job.rate, preset.audio)
     post = make_post(job.size, preset.display, float(job.timeline.fps), job.options.use_gl, job.log,

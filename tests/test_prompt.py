@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from prompt_fixtures import DEFAULT_MODEL, need_open_clip, write_tiny_clip
 from vjgan.cli import main as vjgan_main
@@ -194,8 +195,6 @@ def test_cli_writes_one_keyframe_file_per_text(clip_files, tmp_path, capsys) -> 
         kf = load_keyframes(tmp_path / f"k-{i}.npz", model_hash=model_hash(G), num_ws=G.num_ws, w_dim=G.w_dim)
         assert kf.kind == "prompt" and str(kf.extra["prompt"]) == text and int(kf.extra["seed"]) == 5
         assert float(kf.extra["score"]) > float(kf.extra["score_start"])
-        from PIL import Image
-
         with Image.open(tmp_path / f"k-{i}.png") as picture:
             assert picture.size == (G.img_resolution, G.img_resolution)
     first = capsys.readouterr().err

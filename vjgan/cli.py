@@ -337,11 +337,12 @@ def _plugin_parsers() -> list[Callable[[argparse._SubParsersAction], None]]:
     from .control.cli import add_midi_parser
     from .dataset.cli import add_dataset_parser
     from .portrait.cli import add_portrait_parsers
+    from .prompt.cli import add_prompt_parser
     from .render.cli import add_render_parser
     from .train.cli import add_train_parser
 
     return [add_analyze_parser, add_midi_parser, add_render_parser, add_train_parser, add_dataset_parser,
-            add_portrait_parsers]
+            add_portrait_parsers, add_prompt_parser]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from typing import TextIO
 import numpy as np
 import torch
 
+from ..engine.device import pick_device
 from ..errors import UserError
 from ..motion.keyframe_files import KEYFRAME_SUFFIX, load_keyframes, save_keyframes
 from .project import ProjectionProgress, ProjectionResult, ProjectionSettings
@@ -115,20 +116,6 @@ def format_progress(p: ProjectionProgress, elapsed_s: float, width: int = 20) ->
 # the commands
 
 
-def _device(requested: str | None) -> torch.device:
-    if requested:
-        try:
-            dev = torch.device(requested)
-        except RuntimeError:
-            raise UserError(f"--device {requested!r}: expected cuda, mps or cpu") from None
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise UserError("--device cuda asked for, but PyTorch sees no CUDA GPU")
-        if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            raise UserError("--device mps asked for, but this PyTorch has no MPS support here")
-        return dev
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _check_output(out: Path, force: bool) -> None:
     if out.suffix != KEYFRAME_SUFFIX:
         raise UserError(f"--out {out}: must end in {KEYFRAME_SUFFIX}")
@@ -159,7 +146,7 @@ def _project(args: argparse.Namespace, G, images: list[str]) -> _Projected:
     from .project import ProjectionJob
 
     settings = ProjectionSettings(steps=args.steps, joint=args.joint, optimise_noise=args.optimise_noise, seed=args.seed)
-    device = _device(args.device)
+    device = pick_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     res = G.img_resolution

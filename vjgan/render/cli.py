@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from ..motion.config import SEED
+from ..prompt.cli import add_clip_arguments, add_search_arguments, settings_from_args
 from ..validation import Number, cli_number
 from .options import DEFAULT_BATCH, MAX_BATCH, MAX_QUALITY, MAX_THREADS, RenderOptions, parse_fps, parse_size, parse_time
 
@@ -19,6 +20,7 @@ examples:
   vjgan render set.flac --out teaser.mp4 --size 1080x1920 --start 1:30 --duration 15
   vjgan render song.wav --out song.mp4 --codec h264_nvenc --quality 19 --timings
   vjgan render song.wav --out face.mp4 --preset living-portrait --model ffhq.pkl --keyframes me.npz
+  vjgan render song.wav --story story.txt --clip ViT-B-32.safetensors --clip-arch ViT-B-32 --out film.mp4 --captions
 
 The picture follows the same analyzer, latent engine and shaders as `vjgan live`, driven by the
 file's clock; the same seed gives the same video. Ctrl-C stops and keeps what was rendered.
@@ -63,6 +65,15 @@ def add_render_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--timings", action="store_true", help="print generation, post, conversion and encoding "
                                                           "time separately at the end")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    story = p.add_argument_group("story film (docs/prompts.md)")
+    story.add_argument("--story", help="a text file, one scene per paragraph: each scene's words become its pictures, "
+                                       "scene changes land on the song's bar lines")
+    add_clip_arguments(story, required=False)
+    story.add_argument("--captions", action="store_true", help="write each scene's text as subtitles beside the video "
+                                                               "(NAME.srt)")
+    story.add_argument("--fade", type=float, default=2.0, metavar="BEATS",
+                       help="cross-fade into each scene, ending on its bar line (default 2 beats; 0 cuts)")
+    add_search_arguments(story, prefix="prompt-")
     p.set_defaults(handler=run_render_command)
     return p
 
@@ -75,7 +86,9 @@ def options_from_args(args: argparse.Namespace) -> RenderOptions:
         start=parse_time(args.start), duration=parse_time(args.duration) if args.duration else None,
         seed=args.seed, codec=args.codec, quality=args.quality, encoder_preset=args.encoder_preset,
         batch=args.batch, device=args.device, threads=args.threads, force=args.force, timings=args.timings,
-        use_gl=not args.no_gl, progress=not args.quiet)
+        use_gl=not args.no_gl, progress=not args.quiet, story=Path(args.story).expanduser() if args.story else None,
+        clip=args.clip, clip_arch=args.clip_arch, captions=args.captions, fade_beats=args.fade,
+        search=settings_from_args(args, seed=0, prefix="prompt_"))
 
 
 def run_render_command(args: argparse.Namespace) -> int:

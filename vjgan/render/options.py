@@ -7,12 +7,13 @@ and reject nonsense with one line each, before anything is loaded.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 from ..errors import UserError
 from ..motion.config import SEED
+from ..prompt.settings import SearchSettings
 
 MAX_FPS = 240
 MAX_SIDE = 8192
@@ -45,6 +46,13 @@ class RenderOptions:
     timings: bool = False  # print generation vs encoding time at the end
     use_gl: bool = True  # the live renderer on an offscreen GL context, where one can be made
     progress: bool = True
+    # A story film (docs/prompts.md): scenes from a text file, keyframes found by CLIP.
+    story: Path | None = None
+    clip: str | None = None  # CLIP weights file
+    clip_arch: str | None = None  # its open_clip architecture
+    captions: bool = False  # write the scenes' text beside the video as NAME.srt
+    fade_beats: float = 2.0  # cross-fade into each scene, in beats, ending on its bar line
+    search: SearchSettings = field(default_factory=SearchSettings)
 
     def __post_init__(self) -> None:
         if not 0 < self.fps <= MAX_FPS:
@@ -63,6 +71,13 @@ class RenderOptions:
             raise UserError(f"--quality {self.quality:g}: must be a number in 0..{MAX_QUALITY:g} (lower is better for crf/cq)")
         if self.seed is not None and SEED.problem(self.seed) is not None:
             raise UserError(f"--seed {SEED.problem(self.seed)}")
+        if self.story is not None and not (self.clip and self.clip_arch):
+            raise UserError("--story needs CLIP to turn its words into pictures: give --clip FILE and --clip-arch ARCH "
+                            "(docs/prompts.md)")
+        if self.captions and self.story is None:
+            raise UserError("--captions shows a story's text: it needs --story")
+        if not (math.isfinite(self.fade_beats) and 0 <= self.fade_beats <= 64):
+            raise UserError(f"--fade {self.fade_beats:g}: must be between 0 (a cut) and 64 beats")
 
 
 def parse_fps(text: str) -> Fraction:

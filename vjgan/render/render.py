@@ -26,17 +26,20 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..atomic import atomic_write
 from ..audio.config import hop_samples
-from ..audio.files import MonoStream, count_frames, open_audio
+from ..audio.files import MonoStream, count_frames, open_audio, read_mono
 from ..config import Preset, load_preset
 from ..display.inputs import DisplayInputs
 from ..engine.device import pick_device, render_cpu_threads
 from ..engine.scene import MotionDriver, Scene, build_scene, model_path_for
 from ..engine.synth import Synthesizer
+from ..errors import UserError
 from ..gan.load import load_generator
 from ..gan.networks import Generator
 from ..motion.config import with_keyframe_files
 from ..motion.latent_files import ResolvedLatents, resolve_latents
+from ..motion.latents import LatentEngine
 from .codecs import (AudioSettings, ContainerSpec, VideoSettings, audio_settings, container_for,
                      resolve_video_codec)
 from .colour import rgb_to_yuv420p
@@ -45,7 +48,9 @@ from .feed import FeatureFeed
 from .options import RenderOptions
 from .post import Post, make_post
 from .progress import Progress, format_clock
+from .scenes import StoryFilm, StoryMotion, prepare_story, scene_motion
 from .soundtrack import Soundtrack
+from .story import captions_srt, read_story
 from .timeline import Timeline, plan_timeline
 
 Log = Callable[[str], None]
@@ -119,6 +124,7 @@ class Job:
     file: VideoFile
     started: float
     log: Log
+    story: StoryFilm | None = None
 
     def abort(self) -> None:
         self.file.abort()
@@ -144,6 +150,7 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
         # soundtrack (on the encoder's thread). A three-hour set is never held in memory.
         reader = cleanup.enter_context(open_audio(options.audio))  # AudioFileError (one line) if unreadable
         rate, channels = reader.rate, reader.channels
+        scenes = read_story(options.story) if options.story is not None else None
         total = reader.frames or count_frames(options.audio)  # (a stream that declares no length)
         preset = load_preset(options.preset)
         preset = dataclasses.replace(preset, motion=with_keyframe_files(preset.motion, options.keyframes))
@@ -158,6 +165,17 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
         timeline = plan_timeline(options.fps, rate, hop, total, options.start, options.duration)
         video = VideoSettings(codec, size[0], size[1], options.fps, options.quality, options.encoder_preset)
         video.check()
+        if options.captions and options.out.with_suffix(".srt").exists() and not options.force:
+            raise UserError(f"{options.out.with_suffix('.srt')} exists (the captions); pass --force to replace it")
+        story = None
+        if scenes is not None:
+            # A story is laid over the whole song (its bar grid is fitted to all of it), so a section
+            # (--start, --duration) is that part of the film. A song, not a night's set: read whole.
+            with open_audio(options.audio) as whole:
+                mono = read_mono(whole)
+            story = prepare_story(scenes, options.clip, options.clip_arch, mono, rate, preset.audio, len(mono) / rate,
+                                  options.fade_beats, options.search, device)
+            del mono
         audio = audio_settings(container.audio_codec, rate, channels)
         soundtrack = Soundtrack(cleanup.enter_context(open_audio(options.audio)), audio.rate, audio.channels, timeline)
         metadata = {"comment": f"vjgan {__version__} render: preset {preset.name}, model {model_path.name}, "
@@ -168,8 +186,10 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
         f"{size[0]}x{size[1]} at {float(options.fps):g} fps, {timeline.frames} frames "
         f"({format_clock(timeline.duration_s)} from {format_clock(timeline.time(timeline.first_frame))}); "
         f"{video.describe()} + {audio.codec} {audio.rate} Hz")
+    for line in story.describe() if story else []:
+        log(line)
     return Job(options, preset, G, latents, device, timeline, MonoStream(reader), rate, size, video, audio, soundtrack, file,
-               started, log)
+               started, log, story)
 
 
 def _seed(options: RenderOptions, preset: Preset) -> int:
@@ -227,7 +247,7 @@ class _Pipeline:
     """The per-frame machinery of one render, built after every input check has passed."""
 
     synth: Synthesizer
-    driver: MotionDriver
+    driver: MotionDriver | StoryMotion
     feed: FeatureFeed
     post: Post
     timeline: Timeline
@@ -269,10 +289,28 @@ class _Pipeline:
         return yuv
 
 
+def _motion(job: Job, scene: Scene, seed: int) -> MotionDriver | StoryMotion:
+    """What the render steps: the preset's engine, or a story's scenes (one engine each, with the
+    preset's routes and the scene's keyframes found by CLIP)."""
+    preset, G = job.preset, job.G
+    if job.story is None:
+        return MotionDriver.for_render(scene.engine, preset.params)
+    plan = job.story.plan
+    keyframes = job.story.keyframes(G, scene.space, job.log, job.options.progress)
+
+    def scene_driver(i: int) -> MotionDriver:
+        config = scene_motion(preset.motion, plan.scenes[i], len(keyframes[i]), plan.grid.period, seed + i)
+        engine = LatentEngine(scene.space, keyframes[i], G.num_ws, scene.synth.num_layers, config,
+                              transformable=scene.synth.has_transform)
+        return MotionDriver.for_render(engine, preset.params)
+
+    return StoryMotion(plan, scene_driver)
+
+
 def _build(job: Job, seed: int) -> _Pipeline:
     preset, device = job.preset, job.device
     scene: Scene = build_scene(job.G, preset, device, seed=seed, live=False, latents=job.latents, log=job.log)
-    driver = MotionDriver.for_render(scene.engine, preset.params)
+    driver = _motion(job, scene, seed)
     feed = FeatureFeed(job.analysis, preset.audio)
     post = make_post(job.size, preset.display, float(job.timeline.fps), job.options.use_gl, job.log,
                      frames_on_gpu=device.type == "cuda")
@@ -343,6 +381,10 @@ def run(job: Job) -> RenderResult:
     else:
         log(f"wrote {out}: {frames} frames, {format_clock(t.video_s)}, {size_mb:.1f} MB in "
             f"{format_clock(t.loop)} ({t.video_s / max(t.loop, 1e-9):.2f}x real time)")
+    if opts.captions and job.story is not None:
+        captions = atomic_write(out.with_suffix(".srt"), captions_srt(job.story.plan, tl.time(tl.first_frame),
+                                                                      tl.time(tl.first_frame) + t.video_s))
+        log(f"wrote {captions}: the story's {len(job.story.plan.scenes)} scenes as captions")
     device = pipe.synth.describe()
     if opts.timings:
         for line in t.lines(job.video.describe(), opts.batch, device, pipe.post.kind):

@@ -62,11 +62,11 @@ def test_a_generator_that_raises_on_its_nth_frame_is_restarted_and_shown(scene, 
     real = scene.synth.frame
     calls = {"n": 0}
 
-    def flaky(ws, gains, resolution):
+    def flaky(ws, gains, resolution, transform=None):
         calls["n"] += 1
         if calls["n"] == 5:
             raise RuntimeError("injected: CUDA error: an illegal memory access")
-        return real(ws, gains, resolution)
+        return real(ws, gains, resolution, transform)
 
     board = AlarmBoard()
     supervisor = Supervisor(board)
@@ -89,11 +89,11 @@ def test_a_generator_that_keeps_failing_holds_the_last_picture_and_says_so(scene
     real = scene.synth.frame
     calls = {"n": 0}
 
-    def broken_after_three(ws, gains, resolution):
+    def broken_after_three(ws, gains, resolution, transform=None):
         calls["n"] += 1
         if calls["n"] > 3:
             raise RuntimeError("injected: the device is gone")
-        return real(ws, gains, resolution)
+        return real(ws, gains, resolution, transform)
 
     board = AlarmBoard()
     supervisor = Supervisor(board)
@@ -118,11 +118,11 @@ def test_watchdog_sees_a_generator_stuck_in_a_driver_call(scene) -> None:
     real = scene.synth.frame
     calls = {"n": 0}
 
-    def hangs_on_the_third(ws, gains, resolution):
+    def hangs_on_the_third(ws, gains, resolution, transform=None):
         calls["n"] += 1
         if calls["n"] == 3:
             release.wait(30)  # a driver call that never returns: nothing is raised
-        return real(ws, gains, resolution)
+        return real(ws, gains, resolution, transform)
 
     board = AlarmBoard()
     supervisor = Supervisor(board)

@@ -36,11 +36,11 @@ def test_generator_and_analyzer_faults_are_survived_shown_and_acknowledged(xvfb,
     counts = {"frames": 0, "hops": 0}
     real_frame, real_process = Synthesizer.frame, analysis.Analyzer.process
 
-    def frame_failing_once(self, ws, gains, resolution):
+    def frame_failing_once(self, ws, gains, resolution, transform=None):
         counts["frames"] += 1
         if counts["frames"] == 20:
             raise RuntimeError("injected generator fault")
-        return real_frame(self, ws, gains, resolution)
+        return real_frame(self, ws, gains, resolution, transform)
 
     def process_failing_once(self, *args, **kwargs):
         counts["hops"] += 1

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence
+from typing import NoReturn, Sequence
 
 from . import __version__
 from .errors import UserError
@@ -133,7 +134,8 @@ def _bench_live(args: argparse.Namespace, device) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; `command` (the subcommand being run) gets its plugin's full parser."""
     parser = OneLineParser(prog="vjgan", description="A real-time GAN visual instrument for live concerts.")
     parser.add_argument("--version", action="version", version=f"vjgan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -208,8 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio-backend", choices=("sounddevice", "pyaudio"), default="sounddevice")
     p.set_defaults(handler=_cmd_devices)
 
-    for add in _plugin_parsers():
-        add(sub)
+    _add_plugins(sub, command)
     return parser
 
 
@@ -331,23 +332,37 @@ def _cmd_osc(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plugin_parsers() -> list[Callable[[argparse._SubParsersAction], None]]:
-    """Subcommands defined next to the code they drive (imported here so `vjgan --help` lists them)."""
-    from .audio.cli import add_analyze_parser
-    from .control.cli import add_midi_parser
-    from .dataset.cli import add_dataset_parser
-    from .portrait.cli import add_portrait_parsers
-    from .prompt.cli import add_prompt_parser
-    from .render.cli import add_render_parser
-    from .train.cli import add_train_parser
+# Subcommands defined next to the code they drive: (module, function that adds them, the commands
+# it adds with their one-line help). Only the module of the command being run is imported, so
+# `vjgan analyze` starts without loading torch and stays small; `vjgan --help` lists them all
+# from this table.
+PLUGINS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("vjgan.audio.cli", "add_analyze_parser", (("analyze", "tempo, beats, onsets and band envelopes of a track"),)),
+    ("vjgan.control.cli", "add_midi_parser", (("midi", "MIDI tools: watch what a controller sends, list ports"),)),
+    ("vjgan.render.cli", "add_render_parser", (("render", "an audio file → a video with its soundtrack"),)),
+    ("vjgan.train.cli", "add_train_parser", (("train", "train a StyleGAN2 on your images"),)),
+    ("vjgan.dataset.cli", "add_dataset_parser", (("dataset", "make a training dataset"),)),
+    ("vjgan.portrait.cli", "add_portrait_parsers",
+     (("project", "project photos into a model's latent space (keyframes for a living portrait)"),
+      ("direction", "a named latent direction from two examples (A → B)"))),
+    ("vjgan.prompt.cli", "add_prompt_parser", (("prompt", "find the picture CLIP matches to some words (a keyframe)"),)),
+)
 
-    return [add_analyze_parser, add_midi_parser, add_render_parser, add_train_parser, add_dataset_parser,
-            add_portrait_parsers, add_prompt_parser]
+
+def _add_plugins(sub: argparse._SubParsersAction, command: str | None) -> None:
+    """The full parser of the plugin that defines `command`; a one-line entry for every other."""
+    for module, function, commands in PLUGINS:
+        if command in {name for name, _ in commands}:
+            getattr(importlib.import_module(module), function)(sub)
+        else:
+            for name, help_text in commands:
+                sub.add_parser(name, help=help_text, add_help=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(next((w for w in words if not w.startswith("-")), None))
+    args = parser.parse_args(words)
     if getattr(args, "command", None) is None:
         # A bare `vjgan` plays the show, as a fresh install should: `vjgan live` with its defaults.
         args = parser.parse_args(["live"])

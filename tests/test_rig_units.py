@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from vjgan.audio.tempo import MIDI_CLOCK_PPQ, BeatClock, TapTempo
-from vjgan.control.commands import (Blackout, CommandQueue, NudgeTempo, RecallPreset, SetParam, SetQuantize,
-                                    SetTempo, Tap, ToggleRecording, action_command)
+from vjgan.control.commands import (Blackout, CommandQueue, NudgeTempo, Portrait, Prompt, RecallPreset, SetParam,
+                                    SetQuantize, SetTempo, Tap, ToggleRecording, action_command)
 from vjgan.motion.params import ParamSpec, ParamStore
 from vjgan.rig.endpoints import parse_endpoint
 from vjgan.rig.grab import Picture
@@ -228,6 +228,8 @@ def test_osc_addresses_become_the_same_commands_as_keys_and_pads() -> None:
     r.route("/vjgan/record", [1], 7.0)
     r.route("/vjgan/quantize", ["bar"], 8.0)
     r.route("/vjgan/action/quantize", ["beat"], 8.5)
+    r.route("/vjgan/prompt", ["a yeti tardigrade in the snow"], 9.0)
+    r.route("/vjgan/portrait", ["/home/vj/me.jpg"], 9.5)
     assert q.drain() == [
         SetParam("drift.speed", 0.5, normalized=True, t=1.0, source="osc"),
         Blackout(t=2.0, source="osc"),
@@ -236,6 +238,7 @@ def test_osc_addresses_become_the_same_commands_as_keys_and_pads() -> None:
         SetTempo(128.0, t=6.0, source="osc"), NudgeTempo(-0.5, t=6.5, source="osc"),
         ToggleRecording(True, t=7.0, source="osc"), SetQuantize("bar", t=8.0, source="osc"),
         SetQuantize("beat", t=8.5, source="osc"),
+        Prompt("a yeti tardigrade in the snow", t=9.0, source="osc"), Portrait("/home/vj/me.jpg", t=9.5, source="osc"),
     ]
     assert action_command("blackout", t=2.0, source="osc") == Blackout(t=2.0, source="osc")
 
@@ -259,7 +262,7 @@ def test_osc_queries_answer_from_snapshots_and_change_nothing() -> None:
     ("/vjgan/action/explode", [], "unknown"), ("/vjgan/param/master", ["loud"], "type"),
     ("/vjgan/param/master", [float("nan")], "type"), ("/vjgan/param/master", [], "type"),
     ("/vjgan/action/recall-preset", [], "type"), ("/vjgan/quantize", ["sometimes"], "type"),
-    ("/vjgan/bpm", [120.0], "type"), ("/vjgan/band/treble", ["?"], "unknown"),
+    ("/vjgan/bpm", [120.0], "type"), ("/vjgan/prompt", [], "type"), ("/vjgan/prompt", [3], "type"), ("/vjgan/band/treble", ["?"], "unknown"),
 ])
 def test_bad_osc_messages_say_which_kind_in_one_line(address, args, kind) -> None:
     r = OscRouter(CommandQueue().post, _State())

@@ -173,8 +173,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_bench)
 
     p = sub.add_parser("live", help="play the show: audio in, pictures out (the default command)")
-    p.add_argument("--preset", default="default", help="a preset name or .toml file (default: Klingemann's rule)")
+    p.add_argument("--preset", help="a preset name or .toml file (default: Klingemann's rule; with --portrait, "
+                                     "living-portrait)")
     p.add_argument("--model", help="a model file (default: the preset's, else the embedded default)")
+    kf = p.add_argument_group("keyframes found while the show plays (docs/portrait.md, docs/prompts.md)")
+    kf.add_argument("--portrait", metavar="PHOTO", help="project this photo into the model in the background, then "
+                                                        "play it: the living portrait (vjgan[portrait])")
+    kf.add_argument("--portrait-steps", type=COUNT, default=300, help="projection steps (more: a closer likeness)")
+    kf.add_argument("--portrait-align", choices=("face", "none"), default="face",
+                    help="face: crop around the detected face as FFHQ was made; none: the whole picture")
+    kf.add_argument("--clip", metavar="FILE", help="CLIP weights for text prompts (vjgan[prompt]; nothing is downloaded)")
+    kf.add_argument("--clip-arch", metavar="ARCH", help="CLIP's architecture, e.g. ViT-B-32")
+    kf.add_argument("--prompt", action="append", metavar="WORDS", help="find a picture for these words once the show "
+                                                                       "runs (needs --clip); the operator can type more")
     src = p.add_argument_group("audio input")
     src.add_argument("--audio", metavar="DEVICE", help="input device: index or part of its name (default: the default input)")
     src.add_argument("--file", metavar="F", help="play an audio file in real time instead of an input (rehearsal)")
@@ -225,8 +236,10 @@ def _cmd_live(args: argparse.Namespace) -> int:
         raise UserError(f"--window must look like 1280x720, not {args.window!r}") from None
     if not 0.5 <= args.ui_scale <= 4.0:
         raise UserError(f"--ui-scale must be between 0.5 and 4, not {args.ui_scale:g}")
+    preset = args.preset or ("living-portrait" if args.portrait else "default")
     return run_live(LiveOptions(
-        preset=args.preset, model=args.model, audio=args.audio, file=args.file, demo=args.demo,
+        preset=preset, model=args.model, portrait=args.portrait, portrait_steps=args.portrait_steps,
+        portrait_align=args.portrait_align, clip=args.clip, clip_arch=args.clip_arch, prompts=tuple(args.prompt or ()), audio=args.audio, file=args.file, demo=args.demo,
         audio_backend=args.audio_backend, channel=args.channel, gain_db=args.gain, monitor_audio=args.monitor_audio,
         monitor=args.monitor, fullscreen=args.fullscreen, window_size=(w, h), midi=tuple(args.midi or ()),
         device=args.device, min_fps=args.min_fps, duration=args.duration, fresh=args.fresh,

@@ -149,6 +149,28 @@ class NewKeyframe(Command):
 
 
 @dataclass(frozen=True)
+class Portrait(Command):
+    """Project a photo into the model playing (in the background), then play it: the living portrait."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Prompt(Command):
+    """Find the picture CLIP matches to these words (in the background), then play it."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class PlayKeyframe(Command):
+    """Play the running preset around this keyframe file (what a portrait or a prompt found)."""
+
+    path: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
 class AcknowledgeAlarm(Command):
     key: Optional[str] = None  # None: every alarm line shown
 

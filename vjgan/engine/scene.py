@@ -22,7 +22,7 @@ from ..config import Preset
 from ..gan.load import load_generator
 from ..gan.networks import Generator
 from ..motion.directions import LatentSpace, load_or_compute
-from ..motion.latent_files import ResolvedLatents, resolve_latents
+from ..motion.latent_files import PromptResolver, ResolvedLatents, resolve_latents
 from ..motion.latents import LatentEngine, MotionFrame
 from ..motion.params import ParamSmoother, ParamStore
 from .synth import Synthesizer
@@ -55,13 +55,14 @@ def model_path_for(preset: Preset, override: str | Path | None = None) -> Path:
 
 def build_scene(model: str | Path | Generator, preset: Preset, device: torch.device, *,
                 seed: Optional[int] = None, live: bool = True, latents: Optional[ResolvedLatents] = None,
-                cancelled: Callable[[], bool] = lambda: False, log: Callable[[str], None] = lambda s: None) -> Scene:
+                prompts: Optional[PromptResolver] = None, cancelled: Callable[[], bool] = lambda: False,
+                log: Callable[[str], None] = lambda s: None) -> Scene:
     """Assemble the engine for `preset` playing `model` on `device` (see the module's text).
 
     `seed` replaces the preset's motion seed (render --seed); `live` captures every exit point for
     the frame budget up front, where render only needs full frames; `latents`: the preset's
     keyframes and named directions when the caller has read them already (render checks them
-    before it starts)."""
+    before it starts); `prompts`: how text-prompt keyframes become latents (CLIP, when given)."""
 
     def stage() -> None:
         if cancelled():
@@ -77,7 +78,7 @@ def build_scene(model: str | Path | Generator, preset: Preset, device: torch.dev
     space = load_or_compute(G)
     stage()
     if latents is None:  # seeds through the mapping network, keyframe and direction files beside the preset
-        latents = resolve_latents(G, preset.motion, preset.path.parent if preset.path is not None else None)
+        latents = resolve_latents(G, preset.motion, preset.path.parent if preset.path is not None else None, prompts)
     stage()
     synth = Synthesizer(G, device, live=live, cancelled=cancelled, log=log)
     stage()

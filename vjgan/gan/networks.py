@@ -277,6 +277,11 @@ class SynthesisNetwork(nn.Module):
             in_channels = cfg.channels[res]
         self.register_buffer("up_kernel", ops.make_resample_kernel(cfg.resample_taps, gain=4.0), persistent=False)
 
+    def conv_layers(self) -> list[SynthesisLayer]:
+        """The modulated conv layers with noise, in the plan's order: layer i has noise gain i."""
+        convs = sorted((s for s in self.plan.steps if s.noise_index is not None), key=lambda s: s.noise_index)
+        return [self.get_submodule(s.module) for s in convs]
+
     def forward(self, ws: torch.Tensor, noise_mode: str = "const", *, exit_resolution: int | None = None,
                 noise_gains: torch.Tensor | list[float] | None = None, use_fp16: bool = False) -> torch.Tensor:
         """Synthesise images from w+.

@@ -341,6 +341,10 @@ class AliasFreeSynthesis(nn.Module):
         for g in cfg.layers:
             setattr(self, g.name, AliasFreeLayer(g, cfg.w_dim, cfg.conv_clamp))
 
+    def conv_layers(self) -> list[nn.Module]:
+        """StyleGAN3 layers have no noise input: nothing for a projection to fit or hold."""
+        return []
+
     def forward(self, ws: torch.Tensor, noise_mode: str = "const", *, transform: torch.Tensor | np.ndarray | None = None,
                 exit_resolution: int | None = None, noise_gains: torch.Tensor | list[float] | None = None,
                 use_fp16: bool = False) -> torch.Tensor:

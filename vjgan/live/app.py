@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..alarms import AlarmBoard
 from ..config import Preset, available_presets, load_preset
-from ..control.commands import CommandQueue, action_command
+from ..control.commands import CommandQueue, Portrait, Prompt, action_command
 from ..engine.device import live_cpu_threads, pick_device
 from ..engine.scene import Scene, build_scene, model_path_for
 from ..errors import UserError
@@ -36,6 +36,7 @@ from ..supervise import Supervisor
 from .autosave import Autosaver, RunningState, read_running_state
 from .budget import BudgetPolicy
 from .director import SceneDirector, SceneRequest
+from .finder import KeyframeFinder, PortraitSettings
 from .onsets import OnsetTimes
 from .saving import TRANSIENT_PARAMS, PresetSaver, midi_mappings
 from .steer import Steering
@@ -81,6 +82,12 @@ class LiveOptions:
     hud: bool = False  # text HUD over the output picture, for single-screen rehearsal
     ui_scale: float = 1.0  # the operator console's size, times the monitor's content scale
     rig: Optional["RigOptions"] = None  # OSC, Link, video outputs, recording (vjgan/rig); None: none of them
+    portrait: str | None = None  # a photo to project and play once the show runs (the living portrait)
+    portrait_steps: int = 300
+    portrait_align: str = "face"
+    clip: str | None = None  # CLIP weights and architecture, for prompts (vjgan[prompt]; docs/prompts.md)
+    clip_arch: str | None = None
+    prompts: tuple[str, ...] = ()  # words to find a picture for once the show runs
 
 
 def autosave_path(options: LiveOptions) -> Path:
@@ -102,6 +109,8 @@ class LiveShow:
         self.model_override: Optional[str] = options.model
         self.presets = available_presets()
         self.autosaver = Autosaver(autosave_path(options))
+        self.finder = KeyframeFinder(self.post, portrait=PortraitSettings(options.portrait_steps, options.portrait_align),
+                                     clip_file=options.clip, clip_arch=options.clip_arch)
         self.saver = PresetSaver()
         self._saves_seen = 0
         self._restored: Optional[RunningState] = None
@@ -142,6 +151,7 @@ class LiveShow:
         threads = live_cpu_threads(device)
         if threads:
             torch.set_num_threads(threads)  # leave a core to the audio thread and the display
+        self.finder.load_clip()  # a CLIP that cannot load is one line now, not at the first prompt
         # The window first: with no display there is nothing to play on, and we say so at once.
         self.window = OutputWindow(WindowConfig(monitor=opts.monitor, fullscreen=opts.fullscreen, size=opts.window_size),
                                    on_action=self._on_key_action)
@@ -153,7 +163,8 @@ class LiveShow:
         self.log(f"audio: {source.name}")
         # The first scene is built here, before anything plays: without it there is no show, and a
         # model that cannot load ends the start with its one line.
-        scene = build_scene(model_path_for(self.preset, self.model_override), self.preset, device, log=self.log)
+        scene = build_scene(model_path_for(self.preset, self.model_override), self.preset, device,
+                            prompts=self.finder.prompt_resolver(), log=self.log)
         self._register_scene_params(scene.engine.param_specs(), self.preset)
         if not opts.fresh:
             self._restore_running_state()
@@ -166,7 +177,13 @@ class LiveShow:
         self.supervisor.spawn("generator", self.worker.run, label="GENERATOR", failing="holding the last picture",
                               on_restart=self.worker.restart)
         self.director = SceneDirector(device, on_commit=self._commit_scene)
+        self.director.prompts = self.finder.prompt_resolver()
         self.supervisor.spawn("scene-builder", self.director.run, label="SCENE BUILDER")
+        self.supervisor.spawn("finder", self.finder.run, label="KEYFRAME FINDER")
+        if opts.portrait:
+            self.post(Portrait(opts.portrait, source="cli"))
+        for text in opts.prompts:
+            self.post(Prompt(text, source="cli"))
         self.supervisor.spawn("autosave", self.autosaver.run, label="AUTOSAVE")
         self._watch()
         self._start_renderer()
@@ -350,9 +367,9 @@ class LiveShow:
 
     # -- scene changes (main loop) -------------------------------------------------------------------
 
-    def request_preset(self, preset: Preset) -> None:
+    def request_preset(self, preset: Preset, reason: str = "") -> None:
         self.target_preset_name = preset.name
-        self.director.request(preset, self.model_override)
+        self.director.request(preset, self.model_override, reason=reason)
 
     def request_model(self, path: str) -> None:
         self.director.request(self.preset, path, reason=f"model {Path(path).name}")

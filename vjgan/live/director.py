@@ -21,7 +21,6 @@ import gc
 import logging
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Optional
 
 import torch
@@ -61,6 +60,8 @@ class SceneDirector:
         self._wake = threading.Event()
         self._count = 0
         self.building: Optional[SceneRequest] = None  # for the HUD: "preparing drop"
+        # Text → W+ for presets' prompt keyframes (CLIP, when the show has it), given the build's cancel.
+        self.prompts: Optional[Callable[..., object]] = None
         # May a finished build commit now? (The rig's quantiser holds it for the next beat or bar.)
         self.commit_gate: Callable[[SceneRequest], bool] = lambda request: True
 
@@ -120,9 +121,11 @@ class SceneDirector:
             return self._count != req.number
 
         scene = None
+        resolver = self.prompts
+        extra = {"prompts": lambda G, texts: resolver(G, texts, superseded)} if resolver is not None else {}
         try:
             scene = self._build(model_path_for(req.preset, req.model), req.preset, self.device,
-                                cancelled=superseded, log=lambda line: log.info("%s", line))
+                                cancelled=superseded, log=lambda line: log.info("%s", line), **extra)
             if superseded():
                 raise BuildCancelled()
             return BuildResult(req, scene)
@@ -135,6 +138,11 @@ class SceneDirector:
             return BuildResult(req, None, "not enough GPU memory for this model")
         except MemoryError:
             return BuildResult(req, None, "not enough memory for this model")
+        except Exception as e:  # a bug in building: the traceback to the log, one line on screen
+            if superseded():
+                return BuildResult(req, None, "superseded")
+            log.exception("building %s failed", req.reason)
+            return BuildResult(req, None, f"could not prepare the scene ({type(e).__name__}: {e})")
         finally:
             if scene is None:
                 _free_memory(self.device)
@@ -146,6 +154,3 @@ def _free_memory(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()
 
-
-def describe_model_switch(path: str) -> str:
-    return f"model {Path(path).name}"

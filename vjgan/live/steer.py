@@ -9,6 +9,7 @@ them whole (`director.py`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -16,10 +17,12 @@ from typing import TYPE_CHECKING, Callable
 from ..config import Preset, load_preset, preset_from_dict
 from ..control.apply import apply_param_command
 from ..control.commands import (AcknowledgeAlarm, Blackout, Command, EditRoute, Freeze, NewKeyframe, NudgeParam,
-                                Quit, RecallPreset, RemoveRoute, RenamePreset, ResetParam, SavePreset, SetParam,
-                                StepPreset, SwitchModel, Tap, ToggleFullscreen, ToggleParam)
+                                PlayKeyframe, Portrait, Prompt, Quit, RecallPreset, RemoveRoute, RenamePreset,
+                                ResetParam, SavePreset, SetParam, StepPreset, SwitchModel, Tap, ToggleFullscreen,
+                                ToggleParam)
 from ..errors import UserError
 from ..logs import RateLimitedLog
+from ..motion.config import with_keyframe_files
 from .saving import TRANSIENT_PARAMS
 
 if TYPE_CHECKING:
@@ -39,6 +42,7 @@ class Steering:
             RemoveRoute: self._remove_route, SwitchModel: self._switch_model, Blackout: self._blackout,
             Freeze: self._freeze, NewKeyframe: self._new_keyframe, AcknowledgeAlarm: self._acknowledge,
             ToggleFullscreen: self._fullscreen, Quit: self._quit,
+            Portrait: self._portrait, Prompt: self._prompt, PlayKeyframe: self._play_keyframe,
         }
 
     def handles(self, kind: type) -> bool:
@@ -121,6 +125,21 @@ class Steering:
         if not path.is_file():
             raise UserError(f"model {path}: no such file")
         self.show.request_model(str(path))
+
+    def _portrait(self, c: Portrait) -> None:
+        if not Path(c.path).expanduser().is_file():
+            raise UserError(f"portrait {c.path}: no such picture")
+        self.show.finder.portrait_of(c.path, self.show.worker.scene)
+
+    def _prompt(self, c: Prompt) -> None:
+        self.show.finder.prompt(c.text, self.show.worker.scene)
+
+    def _play_keyframe(self, c: PlayKeyframe) -> None:
+        """The running preset around one keyframe (a projected face, a prompt's picture), kept as a
+        file so saving the preset keeps it too."""
+        preset = self.show.preset
+        motion = with_keyframe_files(preset.motion, [c.path])
+        self.show.request_preset(dataclasses.replace(preset, motion=motion), reason=c.label or Path(c.path).stem)
 
     def _new_keyframe(self, c: NewKeyframe) -> None:
         self.show.worker.request_keyframe()

@@ -26,6 +26,7 @@ class MotionConfigError(UserError):
 
 PRINCIPAL_DIRECTIONS = 16  # GANSpace directions computed per model (fewer when w_dim is smaller)
 MAX_KEYFRAMES = 1024  # seeds are mapped to W in one batch when a scene is built
+MAX_PROMPT_CHARS = 300  # CLIP reads 77 tokens; a longer text is not a prompt
 SEED = Number(0, 2**32 - 1, whole=True)  # numpy's RandomState range: the StyleGAN seed convention
 # Ranges of the live parameters a preset sets the defaults of (LatentEngine.param_specs uses them).
 MAX_SPEED = Number(0.05, 20.0, unit="ball radii per second")
@@ -122,6 +123,9 @@ class KeyframeConfig:
     # keyframe files (.npz from `vjgan project` or a prompt search, bound to their model; or plain
     # .npy latents, [w_dim] or [num_ws, w_dim]), relative to the preset; each keeps its full W+
     files: tuple[str, ...] = ()
+    # text prompts: each becomes a keyframe CLIP finds for the words (`vjgan live --clip`, `render
+    # --clip`); found once per model, CLIP and prompt, then taken from the cache
+    prompts: tuple[str, ...] = ()
     # ψ for keyframes made from seeds: stay near the good region
     truncation: float = number(Number(0.01, 2.0), 0.7)
     class_index: int = number(Number(0, 99_999, whole=True), 0)  # label for conditional networks (mod c_dim)
@@ -135,8 +139,12 @@ class KeyframeConfig:
         if not isinstance(self.files, tuple) or len(self.files) > MAX_KEYFRAMES \
                 or not all(isinstance(f, str) and f for f in self.files):
             raise MotionConfigError(f"keyframes.files must be a list of at most {MAX_KEYFRAMES} file names")
-        if not self.seeds and not self.files:
-            raise MotionConfigError("keyframes: give at least one seed or file")
+        if not isinstance(self.prompts, tuple) or len(self.prompts) > MAX_KEYFRAMES \
+                or not all(isinstance(t, str) and t.strip() and len(t) <= MAX_PROMPT_CHARS for t in self.prompts):
+            raise MotionConfigError(f"keyframes.prompts must be a list of at most {MAX_KEYFRAMES} texts "
+                                    f"of up to {MAX_PROMPT_CHARS} characters")
+        if not self.seeds and not self.files and not self.prompts:
+            raise MotionConfigError("keyframes: give at least one seed, file or prompt")
 
 
 @dataclass(frozen=True)
@@ -171,7 +179,7 @@ class MotionConfig:
     @classmethod
     def from_dict(cls, motion: Mapping[str, Any] | None, keyframes: Mapping[str, Any] | None,
                   routes: list[Mapping[str, Any]] | None) -> "MotionConfig":
-        kf = _build(KeyframeConfig, keyframes or {}, "keyframes", tuples=("seeds", "files"))
+        kf = _build(KeyframeConfig, keyframes or {}, "keyframes", tuples=("seeds", "files", "prompts"))
         rs = tuple(_build(RouteConfig, r, f"routes[{i}]") for i, r in enumerate(routes or []))
         return _build(cls, {**(motion or {}), "keyframes": kf, "routes": rs}, "motion")
 
@@ -183,7 +191,7 @@ def with_keyframe_files(motion: MotionConfig, files: Sequence[str]) -> MotionCon
     if not files:
         return motion
     absolute = tuple(os.path.abspath(os.path.expanduser(str(f))) for f in files)
-    keyframes = dataclasses.replace(motion.keyframes, seeds=(), files=absolute)
+    keyframes = dataclasses.replace(motion.keyframes, seeds=(), files=absolute, prompts=())
     return dataclasses.replace(motion, keyframes=keyframes)
 
 

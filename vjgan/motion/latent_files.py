@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -92,14 +93,26 @@ def load_keyframe(path: Path, num_ws: int, w_dim: int, model_hash: _ModelHash | 
     raise UserError(f"keyframe file {path}: expected a .npz keyframe file (vjgan project) or a .npy latent")
 
 
-def resolve_latents(G, motion: MotionConfig, folder: Path | None = None) -> ResolvedLatents:
-    """The keyframes ([K, num_ws, w_dim]) and named directions `motion` asks for, for model G."""
+PromptResolver = Callable[[Any, Sequence[str]], np.ndarray]  # (G, prompts) → [len(prompts), num_ws, w_dim]
+
+
+def resolve_latents(G, motion: MotionConfig, folder: Path | None = None,
+                    prompts: PromptResolver | None = None) -> ResolvedLatents:
+    """The keyframes ([K, num_ws, w_dim]) and named directions `motion` asks for, for model G.
+
+    Prompt keyframes need a resolver (CLIP: the caller's, from its --clip); without one a preset
+    that holds prompts is one line."""
     kf = motion.keyframes
     num_ws, w_dim = G.num_ws, G.w_dim
     model_hash = _ModelHash(G)
     frames = [as_wplus(keyframes_from_seeds(G, list(kf.seeds), kf.truncation, kf.class_index), num_ws)]
     for name in kf.files:
         frames.append(load_keyframe(_where(name, folder), num_ws, w_dim, model_hash)[None])
+    if kf.prompts:
+        if prompts is None:
+            raise UserError(f"the preset's keyframes include {len(kf.prompts)} text prompt(s): CLIP finds their "
+                            "pictures, so give --clip FILE --clip-arch ARCH (docs/prompts.md)")
+        frames.append(np.asarray(prompts(G, kf.prompts), dtype=np.float32).reshape(len(kf.prompts), num_ws, w_dim))
     directions = {}
     for route in motion.routes:
         name = route.direction_file

@@ -215,7 +215,8 @@ def collect_view(show: ShowLike, meters: DisplayMeters, now: float, *, selected:
         rows=tuple(rows if rows is not None else all_rows(show)),
         selected=selected, message=message, message_is_error=message_is_error,
         alarms=alarm_lines(getattr(show, "alarms", None)),
-        rig=rig_lines(getattr(show, "rig", None)),
+        rig=rig_lines(getattr(show, "rig", None)) + finder_lines(getattr(show, "finder", None)),
+        prompts_available=getattr(getattr(show, "finder", None), "clip_file", None) is not None,
         user_presets=_USER_PRESETS.of(tuple(show.presets)),
         model=_model_playing(show),
         routes=tuple(RouteView(r.name, r.source, r.target, r.layers, r.direction)
@@ -227,6 +228,12 @@ def collect_view(show: ShowLike, meters: DisplayMeters, now: float, *, selected:
 
 def rig_lines(rig: Any) -> tuple[str, ...]:
     return tuple(rig.status_lines()) if rig is not None else ()
+
+
+def finder_lines(finder: Any) -> tuple[str, ...]:
+    """The background keyframe search's line while one runs ("PROMPT 'a yeti' · optimise 40/184")."""
+    line = finder.status() if finder is not None else None
+    return (line,) if line else ()
 
 
 LOG_LINES = 200  # the log pane's lines (the whole file is in the data folder)

@@ -5,7 +5,7 @@
     | GENERATOR RESTARTED (2)                    [acknowledge] [all (A)]|
     | learned: ch 1 CC 21 -> gain.bass                                  |
     +-------------------------+----------------------------------------+
-    | Preview                 | Parameters | Presets | Routes | Model   |
+    | Preview                 | Parameters | Presets | Routes | Model … |
     |                         |                                        |
     +-------------------------+                                        |
     | Show: figures, tempo,   |                                        |
@@ -25,6 +25,7 @@ from imgui_bundle import imgui
 
 from ..control.commands import AcknowledgeAlarm
 from .figures import log_pane, preview, show_figures
+from .keyframes_panel import KeyframeFinderPanel
 from .model_panel import ModelPicker
 from .params_panel import ParamPages
 from .presets_panel import PresetList
@@ -32,7 +33,7 @@ from .routes_panel import RouteEditor
 from .ui import BAD, LEARN, WARN, Actions, Where, coloured_button
 from .view import OperatorView
 
-PANELS = ("Preview", "Show", "Parameters", "Presets", "Routes", "Model", "Log")
+PANELS = ("Preview", "Show", "Parameters", "Presets", "Routes", "Model", "Keyframes", "Log")
 DOCKSPACE = "vjgan-dockspace"
 FOCUS_FRAMES = 3
 
@@ -49,6 +50,7 @@ class ConsoleUI:
         self.presets = PresetList()
         self.routes = RouteEditor()
         self.model = ModelPicker()
+        self.keyframes = KeyframeFinderPanel()
         self._log_state: dict = {}
         self._focus: Optional[tuple[str, int]] = None
         self._draw: dict[str, Callable[[OperatorView, Any, Actions], None]] = {
@@ -58,6 +60,7 @@ class ConsoleUI:
             "Presets": lambda v, tex, a: self.presets.draw(v, a, self.where),
             "Routes": lambda v, tex, a: self.routes.draw(v, a, self.where),
             "Model": lambda v, tex, a: self.model.draw(v, a, self.where),
+            "Keyframes": lambda v, tex, a: self.keyframes.draw(v, a, self.where),
             "Log": lambda v, tex, a: log_pane(v, self._log_state),
         }
 
@@ -163,7 +166,7 @@ class ConsoleUI:
         bottom_right, _, top_right = internal.dock_builder_split_node_py(right, imgui.Dir.down, 0.25)
         internal.dock_builder_dock_window("Preview", top_left)
         internal.dock_builder_dock_window("Show", bottom_left)
-        for name in ("Parameters", "Presets", "Routes", "Model"):
+        for name in ("Parameters", "Presets", "Routes", "Model", "Keyframes"):
             internal.dock_builder_dock_window(name, top_right)
         internal.dock_builder_dock_window("Log", bottom_right)
         internal.dock_builder_finish(dock_id)

@@ -127,9 +127,11 @@ class OperatorView:
     routes: tuple[RouteView, ...] = ()
     route_sources: tuple[str, ...] = ()  # what a route may listen to, with this preset's bands
     log: tuple[tuple[int, str], ...] = ()  # (level, text) of the newest log lines, oldest first
-    # The rig (vjgan/rig): recording ("REC 01:23 show.mp4 · 2040 frames · 0 dropped"), each video
-    # output, Link, OSC; one line each, only for what runs.
+    # What runs beside the picture: recording ("REC 01:23 show.mp4 · 2040 frames · 0 dropped"),
+    # each video output, Link, OSC (vjgan/rig), a keyframe search (vjgan/live/finder.py); one line
+    # each, only for what runs.
     rig: tuple[str, ...] = ()
+    prompts_available: bool = False  # the show has CLIP (--clip): typed prompts can be found
 
 
 # --- numbers in words -----------------------------------------------------------------------------

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
 from ..errors import UserError
@@ -75,17 +76,63 @@ def find_keyframe(G: Generator, scorer: ClipScorer, prompt: str, space: LatentSp
                   settings: SearchSettings = SearchSettings(), *, cache: PromptCache | None = None,
                   device: torch.device | str | None = None, hash_of_model: str | None = None,
                   on_progress: Callable[[SearchProgress], None] | None = None,
-                  fresh: bool = False) -> tuple[PromptKeyframe, bool]:
+                  fresh: bool = False, cancelled: Callable[[], bool] = lambda: False) -> tuple[PromptKeyframe, bool]:
     """The keyframe for `prompt`: from the cache when this search was done before (unless
-    `fresh`), else searched and cached. Returns (keyframe, came_from_cache). Blocking: the live
-    show steps a `PromptSearch` itself and uses `PromptCache` directly."""
+    `fresh`), else searched and cached. Returns (keyframe, came_from_cache). Blocking, but
+    `cancelled()` is asked between steps (SearchCancelled then)."""
     cache = cache or PromptCache()
     hash_of_model = hash_of_model or model_hash(G)
     cached = None if fresh else cache.lookup(hash_of_model, scorer.identity, prompt, settings)
     if cached is not None:
         return cached, True
     search = PromptSearch(G, scorer, prompt, space, settings, device, on_progress, hash_of_model)
-    keyframe = search.run()
+    while search.step():
+        if cancelled():
+            search.cancel()
+    keyframe = search.result()
     cache.store(keyframe, settings)
     return keyframe, False
+
+
+class PromptKeyframes:
+    """Text prompts → W+ keyframes for a model (a preset's `keyframes.prompts`, a prompt typed in
+    the show): from the cache when found before with this model, CLIP and settings, else searched
+    and cached, so a set list plays instantly the second time."""
+
+    def __init__(self, scorer: ClipScorer, settings: SearchSettings = SearchSettings(), *,
+                 cache: PromptCache | None = None, log: Callable[[str], None] = lambda line: None) -> None:
+        self.scorer = scorer
+        self.settings = settings
+        self.cache = cache or PromptCache()
+        self._log = log
+        self._hashes: dict[int, str] = {}
+
+    def model_hash(self, G: Generator) -> str:
+        key = id(G)
+        if key not in self._hashes:
+            self._hashes[key] = model_hash(G)
+        return self._hashes[key]
+
+    def find(self, G: Generator, prompt: str, *, cancelled: Callable[[], bool] = lambda: False,
+             on_progress: Callable[[SearchProgress], None] | None = None) -> tuple[PromptKeyframe, Path]:
+        """One prompt's keyframe and the file it is kept in (the cache's, else the data folder's)."""
+        from ..motion.directions import load_or_compute
+
+        digest = self.model_hash(G)
+        keyframe, cached = find_keyframe(G, self.scorer, prompt, load_or_compute(G), self.settings, cache=self.cache,
+                                         device=next(G.parameters()).device, hash_of_model=digest,
+                                         on_progress=on_progress, cancelled=cancelled)
+        self._log(f"prompt {prompt!r}: {'from the cache' if cached else 'found'} (CLIP score {keyframe.score:.3f})")
+        path = self.cache.path_for(digest, self.scorer.identity, prompt, self.settings)
+        if not path.is_file():  # a cache folder that cannot be written: keep it beside the user's presets
+            from ..paths import data_dir
+
+            folder = data_dir() / "prompts"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = keyframe.save(folder / path.name)
+        return keyframe, path
+
+    def __call__(self, G: Generator, prompts: Sequence[str], cancelled: Callable[[], bool] = lambda: False) -> np.ndarray:
+        """[len(prompts), num_ws, w_dim] (vjgan.motion.latent_files.PromptResolver)."""
+        return np.stack([self.find(G, p, cancelled=cancelled)[0].ws for p in prompts])
 

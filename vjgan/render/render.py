@@ -158,7 +158,13 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
         G = load_generator(model_path)
         # Keyframe and direction files are read now: a file made for another model is one line
         # before anything is written.
-        latents = resolve_latents(G, preset.motion, preset.path.parent if preset.path is not None else None)
+        prompts = None
+        if preset.motion.keyframes.prompts and options.clip and options.clip_arch:
+            from ..prompt.cache import PromptKeyframes
+            from ..prompt.clip import load_clip
+
+            prompts = PromptKeyframes(load_clip(options.clip, options.clip_arch), options.search, log=log)
+        latents = resolve_latents(G, preset.motion, preset.path.parent if preset.path is not None else None, prompts)
         device = pick_device(options.device)
         size = options.size or (G.img_resolution, G.img_resolution)
         hop = hop_samples(rate, preset.audio.hop_s)

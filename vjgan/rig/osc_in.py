@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional, Protocol, Sequence
 
-from ..control.commands import (ACTIONS, Command, NudgeTempo, QUANTA, RecallPreset, SetParam, SetQuantize,
-                                 SetTempo, Tap, ToggleRecording, UnknownActionError, parse_action)
+from ..control.commands import (ACTIONS, Command, NudgeTempo, Portrait, Prompt, QUANTA, RecallPreset, SetParam,
+                                 SetQuantize, SetTempo, Tap, ToggleRecording, UnknownActionError, parse_action)
 from ..errors import UserError
 from ..logs import RateLimitedLog
 from .endpoints import Endpoint
@@ -184,6 +184,19 @@ class OscRouter:
         self._post(SetQuantize(args[0], t=t, source="osc"))
         return None
 
+    def _text(self, address: str, args: Sequence[Any]) -> str:
+        if len(args) != 1 or not isinstance(args[0], str) or not args[0].strip():
+            raise BadMessage("type", f"OSC {address}: expected one text argument, got {_describe(args)}")
+        return args[0]
+
+    def _prompt(self, address: str, args: Sequence[Any], t: float, query: bool) -> None:
+        self._post(Prompt(self._text(address, args), t=t, source="osc"))
+        return None
+
+    def _portrait(self, address: str, args: Sequence[Any], t: float, query: bool) -> None:
+        self._post(Portrait(self._text(address, args), t=t, source="osc"))
+        return None
+
     def _params(self, address: str, args: Sequence[Any], t: float, query: bool) -> Reply:
         return Reply(address, tuple(self.state.params.names()))
 
@@ -199,6 +212,7 @@ class OscRouter:
 
 _SIMPLE: dict[str, Callable[..., Optional[Reply]]] = {
     "preset": OscRouter._preset, "tap": OscRouter._tap, "tempo": OscRouter._tempo,
+    "prompt": OscRouter._prompt, "portrait": OscRouter._portrait,
     "tempo/nudge": OscRouter._nudge, "record": OscRouter._record, "quantize": OscRouter._quantize,
     "params": OscRouter._params, "beat": OscRouter._feature, "bpm": OscRouter._feature,
     "loudness": OscRouter._feature, "clock": OscRouter._feature,

@@ -47,6 +47,10 @@ ADDRESSES: tuple[OscAddress, ...] = (
                "record the output with the show's sound (a new file each take)", query=True),
     OscAddress(f"{ROOT}/quantize", f"s {' | '.join(QUANTA)}", IN,
                "preset changes land on the next beat or bar", query=True),
+    OscAddress(f"{ROOT}/prompt", "s words", IN,
+               "find the picture CLIP matches to the words (in the background; needs --clip), then cross-fade to it"),
+    OscAddress(f"{ROOT}/portrait", "s path of a photo on the show's machine", IN,
+               "project the photo into the model (in the background), then play it: the living portrait"),
     OscAddress(f"{ROOT}/params", "?", IN, "answers with every parameter's name (s s s ...)", query=True),
     # --- out: what the analyser hears, at the hop rate (or --osc-rate), one bundle per hop ---
     OscAddress(f"{ROOT}/band/<band>", "f 0–1", OUT, "band envelope after automatic gain (sub, bass, ...)",

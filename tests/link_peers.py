@@ -61,7 +61,10 @@ def main(out: Path) -> None:
 
     try:
         result["joined"] = wait_for(lambda: engine.latest().tempo_source == "link", 15)
-        result["session_tempo_adopted"] = session.tempo()  # a joining peer takes the session's tempo
+        # The two sessions merge into one (Link decides which timeline wins): both then agree.
+        wait_for(lambda: abs(session.tempo() - dj.captureAppSessionState().tempo()) < 1e-3, 5)
+        result["session_tempo_adopted"] = session.tempo()
+        result["dj_tempo_at_join"] = dj.captureAppSessionState().tempo()
         time.sleep(0.3)
         result["agree"] = compare()
         # The DJ changes tempo: vjgan's beat clock follows.

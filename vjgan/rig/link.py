@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 QUANTUM = 4  # beats per bar in the session (Link's "quantum")
 PERIOD_S = 0.005  # how often the session is read
+JOIN_SETTLE_S = 1.0  # peers present this long before the session drives the beat clock
 MIN_BPM, MAX_BPM = 20.0, 999.0  # Link's own tempo range
 
 INSTALL = "pip install 'vjgan[link]' (LinkPython-extern, GPL-2.0-or-later)"
@@ -57,6 +58,8 @@ class LinkSession:
 
     # --- the reading thread --------------------------------------------------------------------------------
 
+    _peers_since: Optional[float] = None
+
     def run(self, stop: threading.Event) -> None:
         try:
             while not stop.wait(PERIOD_S):
@@ -68,11 +71,21 @@ class LinkSession:
 
     def read_once(self) -> None:
         if self._link.numPeers() == 0:
+            self._peers_since = None
             if self.driving:
                 self.engine.link_lost()
                 self.driving = False
                 log.info("Link: no peer left; the beat clock follows its own sources again")
             return
+        if not self.driving:
+            # A joining peer first sees its own timeline; Link adopts the session's after measuring
+            # the peers' clocks. Driving the beat clock only once that settled keeps a join from
+            # flashing a beat at the wrong tempo.
+            now = time.monotonic()
+            if self._peers_since is None:
+                self._peers_since = now
+            if now - self._peers_since < JOIN_SETTLE_S:
+                return
         t, micros = self._now()
         with self._guard:
             state = self._link.captureAppSessionState()

@@ -52,7 +52,7 @@ class Band:
         return math.sqrt(self.low_hz * self.high_hz)
 
 
-# Log-spaced defaults (DESIGN.md). Kicks get a 100 ms refractory time, hats 45 ms so 16th notes
+# Log-spaced defaults (docs/architecture.md, "Audio analysis"). Kicks get a 100 ms refractory time, hats 45 ms so 16th notes
 # survive up to ~165 BPM.
 DEFAULT_BANDS: tuple[Band, ...] = (
     Band("sub", 20.0, 60.0, attack_s=0.008, release_s=0.25, refractory_s=0.10),

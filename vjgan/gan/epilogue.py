@@ -2,7 +2,7 @@
 
 In eager PyTorch these are five or six element-wise kernels, each a full read and write of the
 activations; in a profile of a graphed 1024² frame they were about 40% of the GPU time
-(DESIGN.md). On CUDA with Triton available this is a single kernel working in place; elsewhere
+(docs/architecture.md, "The generator"). On CUDA with Triton available this is a single kernel working in place; elsewhere
 (CPU, MPS, no Triton, or VJGAN_NO_TRITON=1) the same maths in plain PyTorch. The leaky ReLU's
 gain is expected to be folded into the inputs already (lrelu(g·x) = g·lrelu(x) for g > 0).
 """

@@ -1,7 +1,7 @@
 """The live frame path: w+ in, a uint8 RGBA frame out, as fast as the device allows.
 
 At batch 1 an eager StyleGAN2 frame is bound by Python and kernel launches, not by the GPU
-(DESIGN.md). This module prepares a generator once for a device and precision and then runs a
+(docs/architecture.md, "The generator"). This module prepares a generator once for a device and precision and then runs a
 lean, allocation-free frame function:
 
 * every layer's weights are pre-arranged: the up-sampling convolution and its [1,3,3,1] blur

@@ -1,8 +1,9 @@
 """StyleGAN2 generator: mapping network and skip-architecture synthesis network.
 
-Written from the architecture described in the StyleGAN2 paper and DESIGN.md. Parameter and
-buffer names follow the layout of stylegan2-ada-pytorch state dicts, the de-facto interchange
-layout for StyleGAN2 weights, so that every loader converts into one well-known naming.
+Written from the architecture described in the StyleGAN2 paper (docs/architecture.md sums up
+what matters). Parameter and buffer names follow the layout of stylegan2-ada-pytorch state dicts,
+the de-facto interchange layout for StyleGAN2 weights, so that every loader converts into one
+well-known naming.
 
 `Generator` is the whole network for either architecture: this module's mapping network and the
 synthesis network its config builds (StyleGAN2's here, StyleGAN3's in stylegan3.py).

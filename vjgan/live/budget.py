@@ -70,7 +70,7 @@ class FrameBudget:
         if self.step == 0:
             return
         above = self.costs.get(self.step - 1)
-        # Unknown cost above: assume each level up doubles it (a cautious guess from DESIGN.md's ~20% per block is
+        # Unknown cost above: assume each level up doubles it (a cautious guess from docs/architecture.md's ~20% per block is
         # too optimistic on CPUs, where memory traffic grows with the pixels).
         expected = above if above is not None else cost * 2.0
         if expected <= budget * self.policy.headroom:

@@ -134,6 +134,16 @@ class LiveSoundtrack:
             self._write_pos = pos + len(samples)
             self._placed_any = True
 
+    def fill_to(self, next_pts: int) -> int:
+        """End the sound with the pictures: what has not arrived for the first `next_pts` frame
+        slots is silence (the audio source ended or lags at the very end of a take), so the
+        file's two tracks are one length. Returns the samples of silence added."""
+        need = int(next_pts * self.rate / self.fps)
+        with self._guard:
+            missing = max(0, need - self._write_pos)
+            self._write_pos += missing  # `read` gives zeros where no piece lies
+            return missing
+
     def end_after(self, next_pts: int) -> int:
         """Samples that may be written with the first `next_pts` frame slots: as far as the
         pictures go, and no further than the sound that has arrived."""
@@ -268,8 +278,10 @@ class Take:
         f, self._file = self._file, None
         if f is None:
             return
-        if self.soundtrack is not None:
-            self.soundtrack.wait_for(self._last_pts + 1, timeout=END_SOUND_WAIT_S)
+        if self.soundtrack is not None and not self.soundtrack.wait_for(self._last_pts + 1, END_SOUND_WAIT_S):
+            missing = self.soundtrack.fill_to(self._last_pts + 1)
+            log.info("recording: the last %.0f ms of sound did not arrive; the take ends in silence",
+                     1000 * missing / self.soundtrack.rate)
         try:
             try:
                 path = f.finish(replace_existing=False)

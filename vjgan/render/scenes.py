@@ -29,7 +29,7 @@ from ..prompt.clip import ClipScorer, load_clip
 from ..prompt.progress import SearchBar
 from ..prompt.settings import SearchSettings
 from .beatgrid import song_grid
-from .motion import MotionDriver
+from ..engine.scene import MotionDriver
 from .progress import format_clock
 from .story import PlannedScene, StoryPlan, StoryScene, plan_story
 

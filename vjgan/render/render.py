@@ -3,8 +3,9 @@
     prepare()  every check that can fail on the user's input, before any work: codec, output
                path, audio file, preset, model, encoder start-up (one line each, as UserError)
     run()      the file's clock drives the same analyzer and latent engine as the live show;
-               frames are generated in batches, placed and post-processed with the live look,
-               converted to 4:2:0 on the device and encoded on a second thread
+               frames are generated in batches on their own thread, placed and post-processed
+               with the live look and converted to 4:2:0 on another, and encoded on a third
+               (stages.py: bounded queues between them; --serial runs the first three in turn)
 
 A render stopped with Ctrl-C (or SIGTERM) keeps what it rendered: the frames already handed to
 the encoder are encoded, the soundtrack is cut at the last frame, and the file is finished.

@@ -7,11 +7,17 @@ lean, allocation-free frame function:
 * every layer's weights are pre-arranged: the up-sampling convolution and its [1,3,3,1] blur
   become one 3×3 convolution with four output phases and a pixel shuffle (no depthwise blur),
   the leaky ReLU's √2 gain is folded into weights, noise and bias;
-* modulation goes into the weights where they are smaller than the activations (low
+* the cost at batch 1 is per kernel, so a frame runs few of them: every layer's style affine is
+  one batched GEMM per frame and every demodulation another (`_StyleTable`); each conv's styles
+  are divided by their largest magnitude and its weights per output channel by theirs, the
+  demodulation putting both back after the convolution, so fp16 products stay in range;
+* the (normalised) style goes into the weights where they are smaller than the activations (low
   resolutions use the activations, high resolutions the weights), so no layer pays a full extra
   pass for it;
-* bias, noise, leaky ReLU and clamp run as one fused epilogue (a Triton kernel on CUDA, plain
-  PyTorch elsewhere);
+* demodulation, noise (both planes, mixed by the noise mode), bias, leaky ReLU, clamp and an
+  up-sampling conv's pixel shuffle run as one fused epilogue, and ToRGB with the skip image's
+  up-sampling (and, last, the uint8 RGBA write) as one more (epilogue.py: Triton kernels on
+  CUDA, plain PyTorch elsewhere);
 * on CUDA each exit point is captured once as a CUDA graph over static buffers and replayed per
   frame; per-layer noise strength and noise mode live in device buffers, so they change
   between replays without recapture.
@@ -188,7 +194,8 @@ class FastSynthesis:
         self.num_ws, self.w_dim = G.num_ws, G.w_dim
         self.use_graphs = (self.device.type == "cuda") if use_graphs is None else use_graphs
         self.memory_format = torch.channels_last if (channels_last and self.device.type == "cuda") else torch.contiguous_format
-        self.fused = triton_available(self.device)  # the fused ToRGB (epilogues decide per call)
+        # The fused ToRGB (epilogues decide per call) writes one or three image channels.
+        self.fused = triton_available(self.device) and getattr(self.cfg, "img_channels", 3) in (1, 3)
         self._noise_random: torch.Tensor | None = None  # every conv's random noise plane, drawn per frame
         self.layers = self._prepare(G)  # one prepared layer per step of the plan
         self._table = self._style_table(G)  # StyleGAN2 only (None for StyleGAN3)

@@ -90,13 +90,15 @@ class Synthesizer:
     def frames(self, ws: np.ndarray, noise_gains: np.ndarray) -> torch.Tensor:
         """A batch: ws [N, num_ws, w_dim], noise_gains [N, num_layers] → uint8 RGBA [N, R, R, 4] on the device.
 
-        A batch of one on CUDA replays the captured graph, which is faster than an eager batch of
-        one and gives the same picture; larger batches run each layer once for all N frames."""
+        A batch of one on CUDA replays the full frame's graph where it was captured (live), which is
+        faster than an eager batch of one and gives the same picture; larger batches run each layer
+        once for all N frames. A render never captures here: it generates on its own thread while
+        another uses the GPU, and a capture must have the device to itself."""
         if len(ws) != len(noise_gains):
             raise ValueError("one row of noise gains per frame")
         w_all = torch.from_numpy(np.ascontiguousarray(ws, dtype=np.float32)).to(self.device, non_blocking=True)
         gains = torch.from_numpy(np.ascontiguousarray(noise_gains, dtype=np.float32))
-        if len(ws) == 1 and self.fast.use_graphs:
+        if len(ws) == 1 and self.fast.captured():
             self.fast.set_noise_gains(gains[0])
             return self.fast.frame(w_all).clone()[None]  # the graph's buffer is reused: copy now
         return self.fast.frames(w_all, noise_gains=gains)

@@ -500,6 +500,10 @@ class FastSynthesis:
             self._frame_into(out, res)
         self._graphs[res] = _Graph(graph, out)
 
+    def captured(self, exit_resolution: int | None = None) -> bool:
+        """Whether the frame function for this exit point (default: the full image) is a CUDA graph already."""
+        return (exit_resolution or self.plan.exit_resolutions[-1]) in self._graphs
+
     @torch.no_grad()
     def frame(self, ws: torch.Tensor, exit_resolution: int | None = None,
               transform: torch.Tensor | None = None) -> torch.Tensor:

@@ -227,6 +227,16 @@ def test_onsets_do_not_depend_on_the_hop_size():
         assert np.abs(a - b).max() <= 0.0101, name
 
 
+def test_tempo_locks_the_same_at_5_ms_hops():
+    """`vjgan live --hop-ms 5` (the low-latency option): the tempo tracker's lags are in hops, so
+    it must find the same tempo from an onset envelope sampled twice as often."""
+    x, _ = click_track(RATE, 124.0, 10.0, start=0.2)
+    r10 = run(x, config=AnalysisConfig(hop_s=0.010))
+    r5 = run(x, config=AnalysisConfig(hop_s=0.005))
+    assert r10.final_bpm == pytest.approx(124.0, abs=1.0)
+    assert r5.final_bpm == pytest.approx(124.0, abs=1.0)
+
+
 # --- onsets ------------------------------------------------------------------------------------------
 
 

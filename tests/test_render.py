@@ -258,6 +258,40 @@ def test_gl_and_tensor_paths_give_the_same_picture(workspace) -> None:
     assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 4.0, (diff.mean(), np.percentile(diff, 99))
 
 
+@pytest.mark.parametrize("post", ["--no-gl", "--gl"])
+def test_overlapped_stages_give_the_serial_video_frame_for_frame(workspace, post) -> None:
+    extra = ("--seed", "5", "--batch", "3") + (("--no-gl",) if post == "--no-gl" else ())
+    overlapped, serial = workspace["root"] / f"overlapped{post}.mp4", workspace["root"] / f"serial{post}.mp4"
+    assert run_render(workspace, overlapped, *extra) == 0
+    assert run_render(workspace, serial, "--serial", *extra) == 0
+    a, b = decode_video(overlapped), decode_video(serial)
+    assert len(a) == SECONDS * FPS and np.array_equal(a, b)
+
+
+def test_generation_never_runs_more_than_the_queues_ahead_of_the_encoder(workspace) -> None:
+    """The stages' queues are bounded: with a generator much faster than the encoder (a tiny
+    model, x264's slow preset), what is generated but not yet encoded stays within the queues'
+    room however long the file, so memory stays flat on a two-hour set."""
+    from fractions import Fraction
+
+    from vjgan.render.options import RenderOptions
+    from vjgan.render.render import render
+
+    batch = 4
+    opts = RenderOptions(audio=workspace["long"], out=workspace["root"] / "bounded.mp4", preset=str(workspace["preset"]),
+                         model=str(workspace["model"]), fps=Fraction(FPS), size=(320, 180), duration=12.0, batch=batch,
+                         encoder_preset="veryslow", use_gl=False, force=True, progress=False)
+    result = render(opts, log=lambda line: None)
+    assert result.frames == 12 * FPS
+    # Room: two batches waiting and one in work at each of generation, post and the encoder.
+    room = 3 * 3 * batch
+    assert result.most_ahead <= room, result.most_ahead
+    assert max(result.queue_depths) <= 2
+    # Rather than only testing a queue's maxsize: a generator 3-10x faster than this encoder
+    # would otherwise be hundreds of frames ahead by the end.
+    assert result.timings.encode > 2 * result.timings.generate, result.timings
+
+
 def test_a_file_with_nan_and_inf_samples_renders_to_the_end(workspace, capsys) -> None:
     x = synth_track(SECONDS)
     x[RATE : RATE + 100] = np.nan
@@ -369,10 +403,13 @@ def test_hardware_encoder_that_cannot_start_is_one_line_and_leaves_nothing(works
 # -- Ctrl-C ---------------------------------------------------------------------------------------
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGINT to a child process; Windows delivers Ctrl-C differently")
-def test_ctrl_c_leaves_a_playable_file_of_what_was_rendered(workspace) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_leaves_a_playable_file_of_what_was_rendered(workspace, stop) -> None:
+    """With generation, post and encoding on their own threads, a stop still ends in a finished,
+    playable file, the soundtrack cut with the picture."""
     import pty
 
-    out = workspace["root"] / "stopped.mp4"
+    out = workspace["root"] / f"stopped-{stop.name}.mp4"
     cmd = [sys.executable, "-m", "vjgan", "render", str(workspace["long"]), "--out", str(out),
            "--model", str(workspace["model"]), "--preset", str(workspace["preset"]), "--fps", str(FPS),
            "--size", f"{SIZE[0]}x{SIZE[1]}", "--batch", "4"]
@@ -397,7 +434,7 @@ def test_ctrl_c_leaves_a_playable_file_of_what_was_rendered(workspace) -> None:
             if done and max(done) >= 40:
                 break
         assert done and max(done) >= 40, seen.decode(errors="replace")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         proc.wait(timeout=60)
         try:
             while chunk := os.read(master, 4096):
@@ -420,4 +457,4 @@ def test_ctrl_c_leaves_a_playable_file_of_what_was_rendered(workspace) -> None:
         audio_s = float(a.duration * a.time_base)
     assert video_s == pytest.approx(len(frames) / FPS, abs=1e-3)
     assert audio_s == pytest.approx(video_s, abs=1.0 / FPS)  # the soundtrack stops with the picture
-    assert not list(workspace["root"].glob(".stopped-*"))  # the partial file became the output
+    assert not list(workspace["root"].glob(f".stopped-{stop.name}-*"))  # the partial file became the output

@@ -25,7 +25,7 @@ from vjgan.display.inputs import DisplayInputs
 from vjgan.errors import UserError
 from vjgan.gan.networks import Generator, GeneratorConfig
 from vjgan.render.cli import add_render_parser, options_from_args
-from vjgan.render.codecs import (CONTAINERS, VideoSettings, audio_settings, container_for, profile_for,
+from vjgan.render.codecs import (CONTAINERS, VideoSettings, audio_settings, container_for, hardware_first, profile_for,
                                  resolve_video_codec)
 from vjgan.render.colour import rgb_to_yuv420p, yuv420p_to_rgb
 from vjgan.render.encode import VideoFile
@@ -186,6 +186,35 @@ def test_encoder_settings_per_family() -> None:
         VideoSettings("libx264", 64, 64, Fraction(30), preset="turbo").check()
     VideoSettings("h264_nvenc", 64, 64, Fraction(30), preset="p7").check()
     assert "preset medium" in x264.describe() and "crf 18" in x264.describe()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="NVENC may well open on a CUDA machine")
+@pytest.mark.skipif("h264_nvenc" not in av.codecs_available, reason="this FFmpeg build has no NVENC")
+def test_nvenc_is_tried_first_on_a_gpu_and_libx264_runs_when_it_does_not_open(tmp_path) -> None:
+    """The real NVENC is asked to open; here (no NVIDIA driver) it refuses, as on an H100."""
+    from vjgan.render.options import RenderOptions
+    from vjgan.render.render import open_video
+
+    mp4 = container_for(Path("a.mp4"))
+    assert hardware_first(mp4, gpu=False) is None
+    assert hardware_first(mp4, gpu=True) == "h264_nvenc"
+    assert hardware_first(container_for(Path("a.webm")), gpu=True) is None  # no VP9 NVENC encoder
+    video = VideoSettings("libx264", 64, 64, Fraction(30))
+    lines: list[str] = []
+    opts = RenderOptions(audio=tmp_path / "a.wav", out=tmp_path / "auto.mp4")
+    file, ran = open_video(opts, mp4, video, None, None, {}, True, lines.append)
+    file.abort()
+    assert ran.codec == "libx264"
+    assert len(lines) == 1 and lines[0].startswith("encoder: h264_nvenc does not start on this GPU (")
+    assert lines[0].endswith("; libx264 instead")
+    # Asked for by name, it is the user's choice: no second guess (one line as a UserError).
+    asked = RenderOptions(audio=tmp_path / "a.wav", out=tmp_path / "asked.mp4", encoder_preset="veryfast")
+    lines.clear()
+    file, ran = open_video(asked, mp4, VideoSettings("libx264", 64, 64, Fraction(30), preset="veryfast"), None, None,
+                           {}, True, lines.append)
+    file.abort()
+    assert ran.codec == "libx264" and not lines
+    assert not list(tmp_path.glob(".*partial*"))  # nothing left behind by the refused encoder
 
 
 def soundtrack_of(folder: Path, data: np.ndarray, source_rate: int, rate: int, channels: int,

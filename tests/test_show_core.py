@@ -84,6 +84,36 @@ def test_a_generator_that_raises_on_its_nth_frame_is_restarted_and_shown(scene, 
     assert "injected: CUDA error" in caplog.text and "Traceback" in caplog.text
 
 
+def test_a_latched_worker_makes_one_frame_per_refresh_just_before_it(scene) -> None:
+    """With the display's refreshes published (here a 10 Hz one, so a CPU frame fits), frames are
+    ready shortly before each refresh, one per refresh, instead of as fast as they can be made."""
+    from vjgan.live.latch import Vsync
+
+    period = 0.1
+    vsync: LatestSlot = LatestSlot()
+    ready: list[float] = []
+    params = ParamStore([ParamSpec("freeze", 0.0, toggle=True), *scene.engine.param_specs()])
+    worker = FrameWorker(scene, lambda: rest_features(("bass",)), params, LatestSlot(),
+                         BudgetPolicy(display_hz=10, min_fps=1, lowest_resolution=64), max_fps=200,
+                         on_frame=lambda frame, stats: ready.append(frame.t_ready), vsync=vsync)
+    supervisor = Supervisor()
+    t0 = time.perf_counter() + 0.05
+    supervisor.spawn("generator", worker.run)
+    try:
+        refreshes = 0
+        while time.perf_counter() < t0 + 2.5:  # the display: a refresh every 100 ms
+            at = t0 + refreshes * period
+            time.sleep(max(0.0, at - time.perf_counter()))
+            vsync.publish(Vsync(at, period))
+            refreshes += 1
+    finally:
+        supervisor.stop()
+    settled = [t for t in ready if t > t0 + 0.5]  # after the cost estimate has settled
+    assert 15 <= len(settled) <= 21, len(settled)  # ~20 refreshes in those 2 s: one frame each
+    phase = [((t - t0) % period) / period for t in settled]  # 0: just after a refresh, 1: just before
+    assert sum(p > 0.5 for p in phase) >= 0.8 * len(phase), phase
+
+
 def test_a_generator_that_keeps_failing_holds_the_last_picture_and_says_so(scene) -> None:
     worker, frames, _ = make_worker(scene)
     real = scene.synth.frame

@@ -22,6 +22,7 @@ COUNT = cli_number(Number(1, 1_000_000, whole=True))
 THREADS = cli_number(Number(1, 1024, whole=True))
 RESOLUTION = cli_number(Number(4, 4096, whole=True, unit="px"))
 OSC_RATE = cli_number(Number(1.0, 1000.0, unit="Hz"))
+HOP_MS = cli_number(Number(2.0, 50.0, unit="ms", why="the analysis hop"))
 LATENCY_MS = cli_number(Number(0.0, 2000.0, unit="ms", why="how late the picture is behind the sound"))
 
 
@@ -129,7 +130,7 @@ def _bench_live(args: argparse.Namespace, device) -> int:
         models = [random_generator(config_f(r)) for r in args.res]
     for model in models:
         result = run_live_bench(model, device, seconds=args.seconds, output=(w, h), min_fps=args.min_fps,
-                                redraw=args.redraw)
+                                redraw=args.redraw, hop_s=args.hop_ms / 1000.0, latch=not args.no_latch)
         print_live_bench(result)
     return 0
 
@@ -160,6 +161,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=SECONDS, default=20.0, help="with `bench live`: length of the click track")
     p.add_argument("--output", default="640x360", help="with `bench live` / `bench display`: offscreen output size")
     p.add_argument("--min-fps", type=MIN_FPS, default=24.0, help="with `bench live`: the frame budget's floor")
+    p.add_argument("--hop-ms", type=HOP_MS, default=10.0, metavar="MS", help="with `bench live`: the analysis hop")
+    p.add_argument("--no-latch", action="store_true",
+                   help="with `bench live`: start a frame on every analysis hop instead of timing it to the vsync")
     p.add_argument("--redraw", choices=("live", "every"), default="live",
                    help="with `bench live`: redraw as the live show does (default), or on every display tick")
     p.add_argument("--res", type=RESOLUTION, nargs="+", default=[256, 512, 1024],
@@ -194,6 +198,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     src.add_argument("--channel", default="mix", metavar="N|mix", help="input channel from 1, or 'mix' (default)")
     src.add_argument("--gain", type=cli_number(GAIN_DB), default=0.0, metavar="DB", help="manual input gain in dB")
     src.add_argument("--monitor-audio", action="store_true", help="also play --file or --demo to the speakers")
+    src.add_argument("--hop-ms", type=HOP_MS, metavar="MS",
+                     help="analysis hop in ms (default: the preset's, 10); 5 halves the wait for the sound "
+                          "(docs/benchmarks.md: about 0.15 ms of one core per hop)")
     out = p.add_argument_group("output")
     out.add_argument("--monitor", metavar="NAME|INDEX", help="the projector's monitor (see `vjgan devices`)")
     out.add_argument("--fullscreen", action="store_true", help="start fullscreen (F toggles)")
@@ -206,6 +213,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--device", help="cuda, mps or cpu (default: the fastest present)")
     p.add_argument("--min-fps", type=MIN_FPS, default=24.0, help="below this generation rate, step down a block")
     p.add_argument("--duration", type=SECONDS, metavar="S", help="stop after S seconds")
+    p.add_argument("--no-latch", action="store_true",
+                   help="start a frame on every analysis hop instead of timing it to the display's refresh")
     p.add_argument("--fresh", action="store_true", help="ignore the autosaved running state")
     _add_rig_options(p)
     p.set_defaults(handler=_cmd_live)
@@ -244,6 +253,7 @@ def _cmd_live(args: argparse.Namespace) -> int:
         monitor=args.monitor, fullscreen=args.fullscreen, window_size=(w, h), midi=tuple(args.midi or ()),
         device=args.device, min_fps=args.min_fps, duration=args.duration, fresh=args.fresh,
         operator=not args.no_operator, hud=args.hud, ui_scale=args.ui_scale, rig=_rig_options(args),
+        hop_s=args.hop_ms / 1000.0 if args.hop_ms else None, latch=not args.no_latch,
     ))
 
 

@@ -1,6 +1,6 @@
 """Benchmarks for docs/benchmarks.md ("Audio analysis"): run by hand, never asserted in tests.
 
-    python3 tests/audio_fixtures/bench_audio.py            # analysis cost per hop (offline)
+    python3 tests/audio_fixtures/bench_audio.py            # analysis cost per hop (offline; --hop-ms 5)
     python3 tests/audio_fixtures/bench_audio.py --latency  # click ADC time -> first Features with its onset, via JACK
     python3 tests/audio_fixtures/bench_audio.py --tempo    # vjgan's tempo tracker against aubio's (pip install aubio)
 """
@@ -25,9 +25,11 @@ from vjgan.audio.analysis import Analyzer  # noqa: E402
 from vjgan.audio.demo import render_groove  # noqa: E402
 
 
-def cost_per_hop(rate: int = 48000, seconds: float = 30.0) -> None:
+def cost_per_hop(rate: int = 48000, seconds: float = 30.0, hop_ms: float = 10.0) -> None:
+    from vjgan.audio.config import AnalysisConfig
+
     x = render_groove(rate, 124.0, bars=16)
-    an = Analyzer(rate)
+    an = Analyzer(rate, AnalysisConfig(hop_s=hop_ms / 1000.0))
     h = an.hop
     n = min(len(x) // h, int(seconds / an.dt))
     costs = np.empty(n)
@@ -40,7 +42,7 @@ def cost_per_hop(rate: int = 48000, seconds: float = 30.0) -> None:
     print(f"  per hop: mean {costs.mean():.3f} ms, median {np.median(costs):.3f} ms, p99 {np.percentile(costs, 99):.3f} ms, "
           f"max {costs.max():.3f} ms; tempo-update hops (every {an.tempo.every}): "
           f"{np.mean(costs[(np.arange(len(costs)) + 300 + 1) % an.tempo.every == 0]):.3f} ms")
-    print(f"  CPU share of one core at 100 hops/s: {costs.mean() / (an.dt * 1e3) * 100:.1f}%")
+    print(f"  CPU share of one core at {1 / an.dt:.0f} hops/s: {costs.mean() / (an.dt * 1e3) * 100:.1f}%")
 
 
 def latency_through_jack(n_clicks: int = 40) -> None:
@@ -222,10 +224,11 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--latency", action="store_true")
     ap.add_argument("--tempo", action="store_true")
+    ap.add_argument("--hop-ms", type=float, default=10.0, help="analysis hop for the cost per hop (default 10)")
     a = ap.parse_args()
     if a.latency:
         latency_through_jack()
     elif a.tempo:
         tempo_against_aubio()
     else:
-        cost_per_hop()
+        cost_per_hop(hop_ms=a.hop_ms)

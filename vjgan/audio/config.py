@@ -152,6 +152,11 @@ class AnalysisConfig:
     def with_gain(self, input_gain_db: float) -> "AnalysisConfig":
         return replace(self, input_gain_db=input_gain_db)
 
+    def with_hop(self, hop_s: float | None) -> "AnalysisConfig":
+        """The same analysis at another hop (`vjgan live --hop-ms`); None keeps the preset's.
+        Every time constant is in seconds, so only the latency and the cost per second change."""
+        return self if hop_s is None else replace(self, hop_s=hop_s)
+
     # --- presets -------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,9 +2,12 @@
 
 The worker publishes a `Frame` into a `vjgan.handover.LatestSlot`; the display takes the newest
 one when it draws and drops any it never got to (latest wins, nothing queues). The pixel buffer
-is shared, not copied, so the producer must never write into it after publishing: a CUDA-graph
-output buffer that the next replay overwrites has to be copied (or rotated through a ring of at
-least three buffers, because the display holds the two newest frames for its cross-fade).
+is shared, not copied, so the producer must not write into it while it may still be read: a
+CUDA-graph output buffer that the next replay overwrites has to be copied, or rotated through a
+ring. The renderer reads a frame's pixels once, when it uploads them at its next draw, and keeps
+textures (not pixels) for its cross-fade; until then the slot and the renderer can each hold one
+frame while the producer writes a third, so a ring needs at least three buffers and the frame
+worker's has four (vjgan.engine.synth.HOST_RING).
 """
 
 from __future__ import annotations

@@ -118,6 +118,9 @@ def bench_generator(G: Generator, device: torch.device, batch: int = 8, iters: i
         add(Timing(f"{fast.precision} eager", time_fn(lambda: eager.frame(ws), device, iters=slow_iters)))
         full = time_fn(lambda: fast.frame(ws), device, iters=iters)
         add(Timing(f"{fast.precision} graph", full, "w+ in → uint8 RGBA on the GPU"))
+        for label, path in (("graph", fast), ("eager", eager)):
+            count, what = count_kernels(lambda path=path: path.frame(ws), device)
+            log(f"  kernels per frame ({label}): {count}  [{what}]")
         for r in fast.exit_resolutions()[:-1][::-1]:
             if r < 32:
                 break
@@ -133,6 +136,8 @@ def bench_generator(G: Generator, device: torch.device, batch: int = 8, iters: i
     else:
         fast = FastSynthesis(G, device, "fp32")
         add(Timing("fp32 prepared", time_fn(lambda: fast.frame(ws), device, iters=slow_iters), "w+ in → uint8 RGBA"))
+        count, what = count_kernels(lambda: fast.frame(ws), device)
+        log(f"  kernels per frame: {count}  [{what}]")
         for r in fast.exit_resolutions()[:-1][::-1][:2]:
             t = time_fn(lambda r=r: fast.frame(ws, exit_resolution=r), device, iters=slow_iters)
             add(Timing(f"  exit at {r}²", t))
@@ -140,6 +145,43 @@ def bench_generator(G: Generator, device: torch.device, batch: int = 8, iters: i
         tb = time_fn(lambda: fast.frames(wsb), device, iters=2, warmup=1, repeats=3)
         add(Timing(f"fp32 batch {batch}", tb / batch, "per frame"))
     return results
+
+
+def count_kernels(fn: Callable[[], object], device: torch.device) -> tuple[int, str]:
+    """How many kernels one call of `fn` runs on the device, and what was counted.
+
+    On CUDA: torch.profiler's device activities (kernels, copies, fills) during one call, after
+    a warm-up call (a CUDA graph's replay shows its kernels one by one). Elsewhere there are no
+    kernels to see: the aten operators that would each launch one on a GPU are counted instead
+    (views and allocations launch nothing; a Triton kernel would count once but does not run
+    off CUDA), which is how the count before this round's changes was taken on a CPU.
+    """
+    fn()
+    if device.type == "cuda":
+        from torch.profiler import ProfilerActivity, profile
+
+        torch.cuda.synchronize(device)
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            fn()
+            torch.cuda.synchronize(device)
+        events = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+        return len(events), "CUDA kernels, copies and fills (torch.profiler)"
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            returns = func._schema.returns
+            view = bool(returns) and returns[0].alias_info is not None and not returns[0].alias_info.is_write
+            name = func._schema.name
+            if not view and not name.startswith(("aten::empty", "aten::lift_fresh", "aten::detach")):
+                type(self).n += 1
+            return func(*args, **(kwargs or {}))
+
+    with _Count():
+        fn()
+    return _Count.n, "operators that launch a kernel on a GPU (counted on the CPU)"
 
 
 def describe_machine(device: torch.device) -> str:

@@ -7,11 +7,17 @@ lean, allocation-free frame function:
 * every layer's weights are pre-arranged: the up-sampling convolution and its [1,3,3,1] blur
   become one 3×3 convolution with four output phases and a pixel shuffle (no depthwise blur),
   the leaky ReLU's √2 gain is folded into weights, noise and bias;
-* modulation goes into the weights where they are smaller than the activations (low
+* the cost at batch 1 is per kernel, so a frame runs few of them: every layer's style affine is
+  one batched GEMM per frame and every demodulation another (`_StyleTable`); each conv's styles
+  are divided by their largest magnitude and its weights per output channel by theirs, the
+  demodulation putting both back after the convolution, so fp16 products stay in range;
+* the (normalised) style goes into the weights where they are smaller than the activations (low
   resolutions use the activations, high resolutions the weights), so no layer pays a full extra
   pass for it;
-* bias, noise, leaky ReLU and clamp run as one fused epilogue (a Triton kernel on CUDA, plain
-  PyTorch elsewhere);
+* demodulation, noise (both planes, mixed by the noise mode), bias, leaky ReLU, clamp and an
+  up-sampling conv's pixel shuffle run as one fused epilogue, and ToRGB with the skip image's
+  up-sampling (and, last, the uint8 RGBA write) as one more (epilogue.py: Triton kernels on
+  CUDA, plain PyTorch elsewhere);
 * on CUDA each exit point is captured once as a CUDA graph over static buffers and replayed per
   frame; per-layer noise strength and noise mode live in device buffers, so they change
   between replays without recapture.
@@ -32,7 +38,7 @@ import torch.nn.functional as F
 
 from . import ops
 from . import fast_alias_free as alias_free
-from .epilogue import fused_bias_noise_lrelu
+from .epilogue import fused_epilogue, fused_torgb, polyphase_rows, triton_available
 from .networks import Generator, NOISE_MODES
 from .plan import LayerStep, Precision, activation_clamp, step_dtype
 
@@ -68,18 +74,9 @@ def polyphase_upsample_kernel(taps: tuple[float, ...], channels: int) -> torch.T
     """The skip image's 2× up-sampler as a grouped 3×3 conv to 4 phases per channel.
 
     Per axis, output 2m+p = Σ_j x[m+j]·f[p+1−2j] with f the gain-2 filter (zero insertion,
-    padding (2, 1), four taps). Returns [4·channels, 1, 3, 3] for groups=channels.
+    padding (2, 1), four taps): `polyphase_rows`. Returns [4·channels, 1, 3, 3] for groups=channels.
     """
-    f = torch.as_tensor(taps, dtype=torch.float32)
-    f = f * (2.0 / f.sum())
-    per_phase = []
-    for p in range(2):
-        row = torch.zeros(3)
-        for a, j in enumerate((-1, 0, 1)):
-            idx = p + 1 - 2 * j
-            if 0 <= idx < len(f):
-                row[a] = f[idx]
-        per_phase.append(row)
+    per_phase = [torch.tensor(row, dtype=torch.float32) for row in polyphase_rows(taps)]
     kernels = [torch.outer(per_phase[py], per_phase[px]) for py in range(2) for px in range(2)]
     k = torch.stack(kernels)[:, None]  # [4, 1, 3, 3]
     return k.repeat(channels, 1, 1, 1)
@@ -100,13 +97,17 @@ class _ConvLayer:
     step: LayerStep
     dtype: torch.dtype
     up: bool
-    affine_weight: torch.Tensor  # [C_in, w_dim], gains folded
-    affine_bias: torch.Tensor  # [C_in]
-    weight: torch.Tensor  # [C_out(·4), C_in, 3, 3] compute dtype, × √2
-    weight_sq: torch.Tensor  # [C_out, C_in] fp32, Σ over the 3×3 of the original weight², for demodulation
+    slot: int  # its row in the frame's style table (vjgan.gan.fast._StyleTable)
+    c_in: int
+    c_out: int
+    # [C_out(·4), C_in, 3, 3] compute dtype: × √2, each output channel (all four phases of an
+    # up-sampling one) divided by its largest magnitude, which the demodulation puts back
+    # (fp16 products stay small whatever the network's weights).
+    weight: torch.Tensor
+    modulated: torch.Tensor | None  # batch 1: the weight times this frame's styles (a buffer, no allocation)
     bias: torch.Tensor  # [C_out] × √2
-    noise_const: torch.Tensor  # [1, 1, H, W]
-    noise_strength: float  # × √2
+    noise_const: torch.Tensor | None  # [H, W] compute dtype; None: the layer has no noise (strength 0)
+    noise_random: torch.Tensor | None  # [H, W] fp32, a view of the frame's random noise
     clamp: float | None
     modulate_weights: bool  # batch 1: fold styles into the (smaller) weights
 
@@ -114,11 +115,36 @@ class _ConvLayer:
 @dataclass
 class _RGBLayer:
     step: LayerStep
-    affine_weight: torch.Tensor
-    affine_bias: torch.Tensor  # weight gain folded into both affine tensors
-    weight: torch.Tensor  # [C_img, C_in, 1, 1]
+    slot: int
+    c_in: int
+    weight: torch.Tensor  # [C_img, C_in, 1, 1] fp32 (the affine's style carries the weight gain)
     bias: torch.Tensor
     clamp: float | None
+
+
+@dataclass
+class _StyleTable:
+    """Every StyleGAN2 layer's style affine as one batched GEMM, and every conv's demodulation as
+    another: per frame a handful of kernels for all layers instead of several per layer. Rows are
+    the conv layers in plan order, then the ToRGB layers; columns padded with zeros to the widest."""
+
+    w_rows: torch.Tensor  # [L] long: the row of w+ each layer reads
+    weight: torch.Tensor  # [L, w_dim, C] fp32: affine weights, transposed, gains folded
+    bias: torch.Tensor  # [L, 1, C]
+    convs: int  # the first `convs` rows are conv layers (their noise index is their row)
+    weight_sq: torch.Tensor  # [convs, C, C_out] fp32: Σ over the kernel of weight², / max|weight|², transposed
+    eps: torch.Tensor  # [convs, 1, C_out]: demodulation's ε, / max|weight|² (1 in the padding)
+    noise_strength: torch.Tensor  # [convs] × √2
+
+
+@dataclass
+class _FrameStyles:
+    """One frame's (or batch's) styles, computed once before the layers run."""
+
+    s: torch.Tensor  # [L, N, C] fp32: conv rows divided by their largest magnitude, ToRGB rows as they are
+    s_half: torch.Tensor | None  # the same in fp16, for layers run in half precision
+    d: torch.Tensor  # [convs, N, C_out] fp32: demodulation × that largest style × max|weight|
+    strength: torch.Tensor  # [1 or N, convs] fp32: each conv's noise strength times its gain
 
 
 @dataclass
@@ -168,7 +194,14 @@ class FastSynthesis:
         self.num_ws, self.w_dim = G.num_ws, G.w_dim
         self.use_graphs = (self.device.type == "cuda") if use_graphs is None else use_graphs
         self.memory_format = torch.channels_last if (channels_last and self.device.type == "cuda") else torch.contiguous_format
+        # The fused ToRGB (epilogues decide per call) writes one or three image channels.
+        self.fused = triton_available(self.device) and getattr(self.cfg, "img_channels", 3) in (1, 3)
+        self._noise_random: torch.Tensor | None = None  # every conv's random noise plane, drawn per frame
         self.layers = self._prepare(G)  # one prepared layer per step of the plan
+        self._table = self._style_table(G)  # StyleGAN2 only (None for StyleGAN3)
+        self._any_half = any(getattr(layer, "dtype", None) == torch.float16 for layer in self.layers
+                             if isinstance(layer, _ConvLayer))
+        self._rows = polyphase_rows(self.cfg.resample_taps) if self._table is not None else None
         self.num_layers = self.plan.num_noise_layers
         # StyleGAN3's input transform: the stored one unless a frame brings its own.
         self.has_transform = self.plan.steps[0].kind == "fourier"
@@ -181,22 +214,41 @@ class FastSynthesis:
         self.set_noise_mode("const")
         self._ws_static = torch.zeros(1, self.num_ws, self.w_dim, device=self.device)
         self._graphs: dict[int, _Graph] = {}
-        self._upsample = {}
+        self._upsample: dict[int, torch.Tensor] = {}
 
     # -- preparation ---------------------------------------------------------------------------
 
     def _prepare(self, G: Generator) -> list:
         prepared = []
         dev = self.device
+        convs = [step for step in self.plan.steps if step.kind == "conv"]
+        noise_sizes = {}
+        for step in convs:
+            module = G.synthesis.get_submodule(step.module)
+            if float(module.noise_strength.detach()) != 0.0:
+                noise_sizes[step.module] = step.resolution * step.resolution
+        if noise_sizes:
+            self._noise_random = torch.zeros(sum(noise_sizes.values()), device=dev)
+        offset = 0
+        slot = {"conv": 0, "torgb": len(convs)}
         for step in self.plan.steps:
             module = G.synthesis.get_submodule(step.module)
             dtype = step_dtype(step, self.precision, dev, half_on_cpu=self.half_on_cpu)
             if step.kind == "const":
                 prepared.append(_Const(step, module.const.detach().to(dev, dtype)[None]))
             elif step.kind == "conv":
-                prepared.append(self._prepare_conv(step, module, dtype))
+                random = None
+                if step.module in noise_sizes:
+                    size = noise_sizes[step.module]
+                    random = self._noise_random[offset : offset + size].view(step.resolution, step.resolution)
+                    offset += size
+                if step.noise_index != slot["conv"]:
+                    raise ValueError("the fast path expects a conv's noise index to be its place among the convs")
+                prepared.append(self._prepare_conv(step, module, dtype, slot["conv"], random))
+                slot["conv"] += 1
             elif step.kind == "torgb":
-                prepared.append(self._prepare_torgb(step, module))
+                prepared.append(self._prepare_torgb(step, module, slot["torgb"]))
+                slot["torgb"] += 1
             elif step.kind == "fourier":
                 prepared.append(alias_free.prepare_fourier(step, module, dtype, dev))
             elif step.kind == "alias_free":
@@ -207,35 +259,69 @@ class FastSynthesis:
                 raise ValueError(f"the fast path has no {step.kind!r} step")
         return prepared
 
-    def _prepare_conv(self, step: LayerStep, layer, dtype: torch.dtype) -> _ConvLayer:
+    def _prepare_conv(self, step: LayerStep, layer, dtype: torch.dtype, slot: int,
+                      noise_random: torch.Tensor | None) -> _ConvLayer:
         dev, gain = self.device, ops.LRELU_GAIN
         weight = layer.weight.detach().float()
-        c_in = weight.shape[1]
-        arranged = polyphase_up_weight(weight, self.cfg.resample_taps) if layer.up else weight
+        c_out, c_in = weight.shape[:2]
+        arranged, _ = self._arranged(weight, layer.up)
         in_res = step.resolution // 2 if layer.up else step.resolution
+        stored = arranged.to(dev, dtype).contiguous(memory_format=self.memory_format)
+        modulate_weights = arranged.numel() <= c_in * in_res * in_res
+        has_noise = noise_random is not None
         return _ConvLayer(
-            step=step, dtype=dtype, up=layer.up,
-            affine_weight=(layer.affine.weight.detach().float() * layer.affine.weight_gain).to(dev),
-            affine_bias=(layer.affine.bias.detach().float() * layer.affine.bias_gain).to(dev),
-            weight=(arranged * gain).to(dev, dtype).contiguous(memory_format=self.memory_format),
-            weight_sq=weight.square().sum(dim=[2, 3]).to(dev),
+            step=step, dtype=dtype, up=layer.up, slot=slot, c_in=c_in, c_out=c_out,
+            weight=stored, modulated=torch.empty_like(stored) if modulate_weights else None,
             bias=(layer.bias.detach().float() * gain).to(dev),
-            noise_const=layer.noise_const.detach().float().reshape(1, 1, *layer.noise_const.shape).to(dev, dtype),
-            noise_strength=float(layer.noise_strength.detach()) * gain,
+            noise_const=layer.noise_const.detach().to(dev, dtype).contiguous() if has_noise else None,
+            noise_random=noise_random,
             clamp=activation_clamp(self.cfg.conv_clamp, dtype),
-            modulate_weights=arranged.numel() <= c_in * in_res * in_res,
+            modulate_weights=modulate_weights,
         )
 
-    def _prepare_torgb(self, step: LayerStep, rgb) -> _RGBLayer:
+    def _arranged(self, weight: torch.Tensor, up: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """A conv's weight as the fast path stores it (polyphase when up-sampling, × √2, each
+        output channel over its largest magnitude) and those magnitudes [C_out]."""
+        arranged = polyphase_up_weight(weight, self.cfg.resample_taps) if up else weight
+        scaled = arranged * ops.LRELU_GAIN
+        c_out = weight.shape[0]
+        largest = scaled.reshape(c_out, -1).abs().amax(dim=1).clamp_min(1e-12)  # all phases of a channel
+        phases = 4 if up else 1
+        return scaled / largest.repeat_interleave(phases)[:, None, None, None], largest
+
+    def _prepare_torgb(self, step: LayerStep, rgb, slot: int) -> _RGBLayer:
+        return _RGBLayer(step=step, slot=slot, c_in=rgb.weight.shape[1], weight=rgb.weight.detach().float().to(self.device),
+                         bias=rgb.bias.detach().float().to(self.device), clamp=self.cfg.conv_clamp)
+
+    def _style_table(self, G: Generator) -> _StyleTable | None:
+        convs = [(s, G.synthesis.get_submodule(s.module)) for s in self.plan.steps if s.kind == "conv"]
+        rgbs = [(s, G.synthesis.get_submodule(s.module)) for s in self.plan.steps if s.kind == "torgb"]
+        if not convs and not rgbs:
+            return None
+        layers = convs + rgbs
+        width = max(m.affine.weight.shape[0] for _, m in layers)
+        out_width = max((m.weight.shape[0] for _, m in convs), default=1)
+        weight = torch.zeros(len(layers), self.w_dim, width)
+        bias = torch.zeros(len(layers), 1, width)
+        for i, (_, m) in enumerate(layers):
+            extra = m.weight_gain if i >= len(convs) else 1.0  # ToRGB: its weight gain rides on the style
+            a = m.affine
+            weight[i, :, : a.weight.shape[0]] = (a.weight.detach().float() * a.weight_gain * extra).t()
+            bias[i, 0, : a.weight.shape[0]] = a.bias.detach().float() * a.bias_gain * extra
+        weight_sq = torch.zeros(len(convs), width, out_width)
+        eps = torch.ones(len(convs), 1, out_width)
+        strength = torch.zeros(len(convs))
+        for i, (_, m) in enumerate(convs):
+            w = m.weight.detach().float()
+            c_out, c_in = w.shape[:2]
+            _, top = self._arranged(w, m.up)
+            weight_sq[i, :c_in, :c_out] = (w.square().sum(dim=[2, 3]) / top[:, None].square()).t()
+            eps[i, 0, :c_out] = 1e-8 / top.square()
+            strength[i] = float(m.noise_strength.detach()) * ops.LRELU_GAIN
+        rows = torch.tensor([s.w_index for s, _ in layers], dtype=torch.long)
         dev = self.device
-        return _RGBLayer(
-            step=step,
-            affine_weight=(rgb.affine.weight.detach().float() * rgb.affine.weight_gain * rgb.weight_gain).to(dev),
-            affine_bias=(rgb.affine.bias.detach().float() * rgb.affine.bias_gain * rgb.weight_gain).to(dev),
-            weight=rgb.weight.detach().float().to(dev),
-            bias=rgb.bias.detach().float().to(dev),
-            clamp=self.cfg.conv_clamp,
-        )
+        return _StyleTable(rows.to(dev), weight.to(dev), bias.to(dev), len(convs), weight_sq.to(dev), eps.to(dev),
+                           strength.to(dev))
 
     # -- live controls -------------------------------------------------------------------------
 
@@ -258,58 +344,58 @@ class FastSynthesis:
 
     # -- the maths -----------------------------------------------------------------------------
 
-    def _styles(self, ws: torch.Tensor, layer: _ConvLayer | _RGBLayer) -> torch.Tensor:
-        return torch.addmm(layer.affine_bias, ws[:, layer.step.w_index], layer.affine_weight.t())
-
-    def _conv(self, x: torch.Tensor, ws: torch.Tensor, layer: _ConvLayer,
-              frame_gains: torch.Tensor | None = None) -> torch.Tensor:
-        dtype, layer_index = layer.dtype, layer.step.noise_index
-        x = x.to(dtype)
-        n = x.shape[0]
-        s = self._styles(ws, layer)  # [N, C_in] fp32
-        d = (s.square() @ layer.weight_sq.t() + 1e-8).rsqrt()  # [N, C_out]
-        phases = 4 if layer.up else 1
-        if n == 1 and layer.modulate_weights:
-            scale_out = d[0].repeat_interleave(phases) if phases > 1 else d[0]
-            w = (layer.weight.float() * s[0][None, :, None, None] * scale_out[:, None, None, None]).to(dtype)
-            y = F.conv2d(x, w, padding=1)
-            channel_scale = None
-        else:
-            if dtype == torch.float16:
-                # Keep fp16 products in range; demodulation undoes a per-sample style scale.
-                s_max = s.abs().amax(dim=1, keepdim=True)
-                s, d = s / s_max, d * s_max
-            y = F.conv2d(x * s.to(dtype)[:, :, None, None], layer.weight, padding=1)
-            channel_scale = d
-        if layer.up:
-            y = F.pixel_shuffle(y, 2)
-        if frame_gains is None:
-            strength = layer.noise_strength * self.noise_gains[layer_index]
-        else:  # one gain per frame of a batch: fold it into a per-frame noise plane
-            strength = torch.ones((), device=y.device)
-        noise = None
-        if layer.noise_strength != 0.0 and (self.use_graphs or self.noise_mode != "none"):
-            noise = layer.noise_const * self.noise_mix[0].to(y.dtype)
+    def _frame_styles(self, ws: torch.Tensor, noise_gains: torch.Tensor | None) -> _FrameStyles:
+        """Every layer's style, every conv's demodulation and noise strength, for ws [N, num_ws, w_dim]."""
+        t = self._table
+        styles = torch.baddbmm(t.bias, ws.index_select(1, t.w_rows).transpose(0, 1), t.weight)  # [L, N, C]
+        conv = styles[: t.convs]
+        d = torch.baddbmm(t.eps, conv.square(), t.weight_sq).rsqrt_()
+        # Each conv's styles over their largest magnitude: fp16 products stay in range, and the
+        # demodulation (a per-frame, per-channel scale after the convolution) puts it back.
+        largest = torch.linalg.vector_norm(conv, ord=float("inf"), dim=2, keepdim=True).clamp_min_(1e-8)
+        conv.div_(largest)
+        d.mul_(largest)
+        gains = self.noise_gains[None] if noise_gains is None else noise_gains
+        strength = t.noise_strength[None] * gains
+        if self._noise_random is not None and (self.use_graphs or self.noise_mode == "random"):
             # A graph must hold every branch (the mode changes between replays); eager frames
             # draw random noise only when it is used.
-            if self.use_graphs or self.noise_mode == "random":
-                random = torch.randn(1, 1, *y.shape[2:], device=y.device, dtype=y.dtype)
-                noise = noise + random * self.noise_mix[1].to(y.dtype)
-            if frame_gains is not None:
-                noise = noise * (layer.noise_strength * frame_gains[:, layer_index]).to(y.dtype)[:, None, None, None]
-        return fused_bias_noise_lrelu(y, layer.bias, noise, strength, channel_scale, layer.clamp)
+            self._noise_random.normal_()
+        return _FrameStyles(styles, styles.half() if self._any_half else None, d, strength)
 
-    def _torgb(self, x: torch.Tensor, ws: torch.Tensor, layer: _RGBLayer) -> torch.Tensor:
-        s = self._styles(ws, layer)  # [N, C_in], weight gain folded
-        n = x.shape[0]
-        if n == 1:
-            w = (layer.weight * s[0][None, :, None, None]).to(x.dtype)
-            y = F.conv2d(x, w)
+    def _conv(self, x: torch.Tensor, layer: _ConvLayer, fs: _FrameStyles) -> torch.Tensor:
+        dtype, i = layer.dtype, layer.slot
+        x = x.to(dtype)
+        if x.shape[0] == 1 and layer.modulate_weights:
+            s = fs.s[i, :, : layer.c_in]  # [1, C_in]
+            w = torch.mul(layer.weight, s.reshape(1, -1, 1, 1), out=layer.modulated)
+            y = F.conv2d(x, w, padding=1)
+        else:
+            s = (fs.s_half if dtype == torch.float16 else fs.s)[i, :, : layer.c_in]
+            y = F.conv2d(x * s[:, :, None, None], layer.weight, padding=1)
+        const = layer.noise_const if (self.use_graphs or self.noise_mode == "const") else None
+        random = layer.noise_random if (self.use_graphs or self.noise_mode == "random") else None
+        return fused_epilogue(y, layer.bias, fs.d[i, :, : layer.c_out], const, random, self.noise_mix,
+                              fs.strength[:, i], layer.clamp, shuffle=layer.up)
+
+    def _torgb(self, x: torch.Tensor, layer: _RGBLayer, fs: _FrameStyles, img: torch.Tensor | None,
+               rgba_out: torch.Tensor | None) -> torch.Tensor | None:
+        """This block's picture added to the previous one up-sampled; float32 [N, C_img, H, W], or
+        (fused path, `rgba_out` given) the finished uint8 pixels written there."""
+        s = fs.s[layer.slot, :, : layer.c_in]  # [N, C_in], weight gain folded
+        if self.fused:
+            return fused_torgb(x, layer.weight[:, :, 0, 0], s, layer.bias, img, self._rows, layer.clamp, rgba_out)
+        if x.shape[0] == 1:
+            y = F.conv2d(x, (layer.weight * s[0][None, :, None, None]).to(x.dtype))
         else:
             y = F.conv2d(x * s.to(x.dtype)[:, :, None, None], layer.weight.to(x.dtype))
         y = y.float() + layer.bias[None, :, None, None]
         if layer.clamp is not None:
             y = y.clamp(-layer.clamp, layer.clamp)
+        y = y if img is None else self._upsample_image(img) + y
+        if rgba_out is not None:
+            self.to_rgba_u8(y, rgba_out)
+            return None
         return y
 
     def _upsample_image(self, img: torch.Tensor) -> torch.Tensor:
@@ -339,40 +425,52 @@ class FastSynthesis:
         transform: StyleGAN3's input transform, [3, 3] or one per frame [N, 3, 3] (default: the
             network's stored one)."""
         ws = ws.to(self.device, torch.float32)
-        if noise_gains is not None:
-            noise_gains = torch.as_tensor(noise_gains, dtype=torch.float32, device=self.device)
-            if noise_gains.shape != (ws.shape[0], self.num_layers):
-                raise ValueError(f"noise_gains must have shape [{ws.shape[0]}, {self.num_layers}]")
+        gains = None if noise_gains is None else self._check_gains(noise_gains, ws.shape[0])
         transform = self._transform_for(transform, ws.shape[0])
-        return self._synthesize(ws, exit_resolution, noise_gains, None if transform is None else transform.to(self.device))
+        return self._synthesize(ws, exit_resolution, gains, None if transform is None else transform.to(self.device))
+
+    def _check_gains(self, noise_gains: torch.Tensor, n: int) -> torch.Tensor:
+        gains = torch.as_tensor(noise_gains, dtype=torch.float32, device=self.device)
+        if gains.shape != (n, self.num_layers):
+            raise ValueError(f"noise_gains must have shape [{n}, {self.num_layers}]")
+        return gains
 
     def _synthesize(self, ws: torch.Tensor, exit_resolution: int | None, noise_gains: torch.Tensor | None,
-                    transform: torch.Tensor | None) -> torch.Tensor:
+                    transform: torch.Tensor | None, rgba_out: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The float32 picture [N, C, H, W]; or, given `rgba_out` (uint8 [N, H, W, 4]), the
+        finished pixels written there (alpha included) and None returned."""
         n = ws.shape[0]
+        layers = self.layers[: len(self.plan.until(exit_resolution))]
+        fs = self._frame_styles(ws, noise_gains) if self._table is not None else None
         x = img = None
-        for layer in self.layers[: len(self.plan.until(exit_resolution))]:
+        for j, layer in enumerate(layers):
             if isinstance(layer, _Const):
                 x = layer.const.expand(n, -1, -1, -1).contiguous(memory_format=self.memory_format)
             elif isinstance(layer, _ConvLayer):
-                x = self._conv(x, ws, layer, noise_gains)
+                x = self._conv(x, layer, fs)
             elif isinstance(layer, _RGBLayer):
-                rgb = self._torgb(x, ws, layer)
-                img = rgb if img is None else self._upsample_image(img) + rgb
+                img = self._torgb(x, layer, fs, img, rgba_out if j == len(layers) - 1 else None)
+                if img is None:
+                    return None  # the last ToRGB wrote the pixels
             elif isinstance(layer, alias_free.FourierStep):
                 x = alias_free.fourier_features(layer, ws, transform, self.memory_format)
             elif isinstance(layer, alias_free.AliasFreeStep):
                 x = alias_free.alias_free_layer(layer, x, ws)
             else:
                 img = alias_free.image_layer(layer, x, ws)
+        if rgba_out is not None:
+            self.to_rgba_u8(img, rgba_out)
+            return None
         return img
 
     @staticmethod
     def to_rgba_u8(img: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """Native range [−1, 1] → uint8 RGBA [H, W, 4] written into `out` (alpha set by the caller)."""
-        rgb = (img[0, :3].clamp(-1, 1) * 127.5 + 128.0).clamp(0, 255).to(torch.uint8)
+        """Native range [−1, 1] → uint8 RGBA [N, H, W, 4] written into `out`."""
+        rgb = (img[:, :3].clamp(-1, 1) * 127.5 + 128.0).clamp(0, 255).to(torch.uint8)
         if img.shape[1] == 1:
-            rgb = rgb.expand(3, -1, -1)
-        out[:, :, :3].copy_(rgb.permute(1, 2, 0))
+            rgb = rgb.expand(-1, 3, -1, -1)
+        out[..., :3].copy_(rgb.permute(0, 2, 3, 1))
+        out[..., 3] = 255
         return out
 
     # -- frames --------------------------------------------------------------------------------
@@ -383,8 +481,7 @@ class FastSynthesis:
         return buf
 
     def _frame_into(self, out: torch.Tensor, exit_resolution: int) -> None:
-        img = self._synthesize(self._ws_static, exit_resolution, None, self._transform_static)
-        self.to_rgba_u8(img, out)
+        self._synthesize(self._ws_static, exit_resolution, None, self._transform_static, rgba_out=out[None])
 
     def capture(self, exit_resolution: int | None = None) -> None:
         """Capture the frame function for one exit point as a CUDA graph (done once per point)."""
@@ -402,6 +499,10 @@ class FastSynthesis:
         with torch.cuda.graph(graph), torch.no_grad():
             self._frame_into(out, res)
         self._graphs[res] = _Graph(graph, out)
+
+    def captured(self, exit_resolution: int | None = None) -> bool:
+        """Whether the frame function for this exit point (default: the full image) is a CUDA graph already."""
+        return (exit_resolution or self.plan.exit_resolutions[-1]) in self._graphs
 
     @torch.no_grad()
     def frame(self, ws: torch.Tensor, exit_resolution: int | None = None,
@@ -437,10 +538,13 @@ class FastSynthesis:
 
         noise_gains: optional [N, num_layers] per-frame noise gains (default: the live controls).
         transform: StyleGAN3 only, [3, 3] or [N, 3, 3] per-frame input transforms."""
-        img = self.synthesize(ws, exit_resolution, noise_gains, transform)
-        rgb = (img[:, :3].clamp(-1, 1) * 127.5 + 128.0).clamp(0, 255).to(torch.uint8)
-        alpha = torch.full_like(rgb[:, :1], 255)
-        return torch.cat([rgb, alpha], dim=1).permute(0, 2, 3, 1).contiguous()
+        ws = ws.to(self.device, torch.float32)
+        gains = None if noise_gains is None else self._check_gains(noise_gains, ws.shape[0])
+        transform = self._transform_for(transform, ws.shape[0])
+        side = exit_resolution or self.plan.exit_resolutions[-1]
+        out = torch.empty(ws.shape[0], side, side, 4, dtype=torch.uint8, device=self.device)
+        self._synthesize(ws, exit_resolution, gains, None if transform is None else transform.to(self.device), rgba_out=out)
+        return out
 
 
 # ---------------------------------------------------------------------------------------------

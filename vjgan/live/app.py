@@ -88,6 +88,8 @@ class LiveOptions:
     clip: str | None = None  # CLIP weights and architecture, for prompts (vjgan[prompt]; docs/prompts.md)
     clip_arch: str | None = None
     prompts: tuple[str, ...] = ()  # words to find a picture for once the show runs
+    hop_s: float | None = None  # analysis hop (--hop-ms); None: the preset's
+    latch: bool = True  # time each frame's start to the next vsync (vjgan/live/latch.py); --no-latch: every hop
 
 
 def autosave_path(options: LiveOptions) -> Path:
@@ -103,6 +105,7 @@ class LiveShow:
         self.steering = Steering(self)
         self.params = ParamStore(SHOW_PARAMS)
         self.frames: LatestSlot = LatestSlot()
+        self.vsync: LatestSlot = LatestSlot()  # the display's refresh times, for the frame worker's latch
         self.onsets = OnsetTimes()
         self.preset: Preset = load_preset(options.preset)
         self.target_preset_name = self.preset.name  # the newest preset asked for (→ steps from here)
@@ -158,7 +161,8 @@ class LiveShow:
         source = open_source(opts.audio, file=opts.file, demo=opts.demo, channel=parse_channel(opts.channel),
                              backend=opts.audio_backend, loop=opts.file is not None, monitor=opts.monitor_audio,
                              on_status=self.log)
-        self.audio = AudioEngine(source, self.preset.audio.with_gain(opts.gain_db), on_features=self.onsets.update)
+        self.audio = AudioEngine(source, self.preset.audio.with_gain(opts.gain_db).with_hop(opts.hop_s),
+                                 on_features=self.onsets.update)
         self.audio.start(self.supervisor)
         self.log(f"audio: {source.name}")
         # The first scene is built here, before anything plays: without it there is no show, and a
@@ -172,7 +176,8 @@ class LiveShow:
                  f"ready in {scene.built_in_s:.1f} s")
         policy = BudgetPolicy(display_hz=self.window.refresh_hz, min_fps=opts.min_fps)
         self.worker = FrameWorker(scene, self.audio.latest, self.params, self.frames, policy, log=self.log,
-                                  onsets=self.onsets.latest, new_features=self.onsets.hop, wake=self.window.wake)
+                                  onsets=self.onsets.latest, new_features=self.onsets.hop, wake=self.window.wake,
+                                  vsync=self.vsync if opts.latch else None)
         self.commands.add_waker(self.window.wake)
         self.supervisor.spawn("generator", self.worker.run, label="GENERATOR", failing="holding the last picture",
                               on_restart=self.worker.restart)
@@ -323,6 +328,9 @@ class LiveShow:
                 self.console.present(window, renderer, inputs, settings)
             else:
                 window.present(renderer, inputs, settings)
+            from .latch import DISPLAY_PICKUP_S, Vsync  # the swap returned: a refresh just happened
+
+            self.vsync.publish(Vsync(time.perf_counter(), 1.0 / window.refresh_hz, DISPLAY_PICKUP_S))
             if self.rig is not None:
                 self.rig.after_present(renderer, time.perf_counter())
         else:

@@ -44,6 +44,8 @@ class LiveBenchResult:
     budget_steps: list[int] = field(default_factory=list)
     skipped: int = 0  # ticks not redrawn (nothing changed: the live show's redraw policy)
     analysis_ms: tuple[float, float] = (math.nan, math.nan)  # per-hop analysis cost, mean and max
+    hop_ms: float = 10.0
+    latched: bool = False  # frames timed to the display's refresh (vjgan/live/latch.py)
 
     def stage_ms(self) -> dict[str, tuple[float, float]]:
         def p(values: list[float]) -> tuple[float, float]:
@@ -87,7 +89,8 @@ def _analysis_ms(audio) -> tuple[float, float]:
 
 
 def run_live_bench(model, device, seconds: float = 20.0, output: tuple[int, int] = (640, 360),
-                   display_hz: float = 60.0, min_fps: float = 24.0, log=print, redraw: str = "live") -> LiveBenchResult:
+                   display_hz: float = 60.0, min_fps: float = 24.0, log=print, redraw: str = "live",
+                   hop_s: float = 0.010, latch: bool = True) -> LiveBenchResult:
     from ..audio.config import AnalysisConfig
     from ..audio.engine import AudioEngine
     from ..audio.sources import ArraySource
@@ -100,6 +103,7 @@ def run_live_bench(model, device, seconds: float = 20.0, output: tuple[int, int]
     from ..engine.scene import build_scene
     from ..supervise import Supervisor
     from .budget import BudgetPolicy
+    from .latch import Vsync
     from .onsets import OnsetTimes
     from .worker import FrameWorker
 
@@ -117,7 +121,7 @@ def run_live_bench(model, device, seconds: float = 20.0, output: tuple[int, int]
         if any(f.onsets):
             detections.append((f.adc_time, f.published_at))
 
-    audio = AudioEngine(source, AnalysisConfig(), on_features=on_features)
+    audio = AudioEngine(source, AnalysisConfig(hop_s=hop_s), on_features=on_features)
     params = ParamStore(scene.engine.param_specs())
     frames: LatestSlot = LatestSlot()
     frame_log: list[tuple[int, float, float, float, float, int]] = []  # index, t_audio, t_ready, latent, gen, res
@@ -129,8 +133,11 @@ def run_live_bench(model, device, seconds: float = 20.0, output: tuple[int, int]
                               frame.resolution))
 
     policy = BudgetPolicy(display_hz=display_hz, min_fps=min_fps)
+    # The virtual display's refresh times, for the worker's latch. The display picks a frame up at
+    # the tick itself (its draw is measured after that, in "upload + draw + wait for vsync").
+    vsync: LatestSlot = LatestSlot()
     worker = FrameWorker(scene, audio.latest, params, frames, policy, log=log, onsets=onsets.latest, on_frame=on_frame,
-                         new_features=onsets.hop)
+                         new_features=onsets.hop, vsync=vsync if latch else None)
     renderer = Renderer.offscreen(output, RendererConfig(display_hz=display_hz))
     gl = str(renderer.ctx.info.get("GL_RENDERER", ""))
     software = is_software_renderer(gl)
@@ -161,6 +168,7 @@ def run_live_bench(model, device, seconds: float = 20.0, output: tuple[int, int]
                 time.sleep(next_tick - now)
             tick = next_tick
             next_tick += period
+            vsync.publish(Vsync(tick, period))
             renderer.pull(frames)
             ticks += 1
             if redraw_policy is not None and not redraw_policy.due(new_frame=renderer.has_new_frame, animated=renderer.animating,
@@ -202,14 +210,15 @@ def run_live_bench(model, device, seconds: float = 20.0, output: tuple[int, int]
     log(f"{len(clicks)} of {len(abs_clicks)} clicks traced through to the screen")
     return LiveBenchResult(clicks, ticks, missed, overruns, fps, scene.G.img_resolution, output,
                            sorted({f[5] for f in frame_log}), skipped=skipped,
-                           analysis_ms=_analysis_ms(audio))
+                           analysis_ms=_analysis_ms(audio), hop_ms=hop_s * 1000.0, latched=latch)
 
 
 def print_live_bench(result: LiveBenchResult, log=print) -> None:
     log(f"generator {result.resolution}², output {result.output[0]}x{result.output[1]}: "
         f"{result.fps:.1f} generated fps, {result.ticks} display ticks at 60 Hz, "
         f"{result.missed} drawn without a new frame, {result.skipped} not redrawn, {result.overruns} late pictures; "
-        f"frame sizes used {result.budget_steps}; analysis {result.analysis_ms[0]:.2f} ms per hop "
-        f"(max {result.analysis_ms[1]:.1f} ms)")
+        f"frame sizes used {result.budget_steps}; {result.hop_ms:g} ms hops, analysis {result.analysis_ms[0]:.2f} ms "
+        f"per hop (max {result.analysis_ms[1]:.1f} ms); frames "
+        + ("timed to the refresh (latched)" if result.latched else "started on every hop"))
     for stage, (p50, p95) in result.stage_ms().items():
         log(f"  {stage:<40} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")

@@ -12,6 +12,7 @@ the display keeps the newest frame, so the projector holds a still picture, neve
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from ..engine.scene import MotionDriver, Scene
 from ..handover import LatestSlot
 from ..motion.params import ParamStore
 from .budget import BudgetPolicy, FrameBudget
+from .latch import CostEstimate, LatchPolicy, Vsync, decide
 
 TRANSITION_S = 1.0  # cross-fade length when a new scene arrives, unless the "morph" parameter says otherwise
 
@@ -48,7 +50,8 @@ class FrameWorker:
                  log: Callable[[str], None] = lambda s: None, max_fps: float | None = None,
                  onsets: Callable[[], Mapping[str, float]] | None = None,
                  on_frame: Callable[[Frame, WorkerStats], None] | None = None,
-                 new_features: threading.Event | None = None, wake: Callable[[], None] | None = None) -> None:
+                 new_features: threading.Event | None = None, wake: Callable[[], None] | None = None,
+                 vsync: LatestSlot[Vsync] | None = None, latch: LatchPolicy = LatchPolicy()) -> None:
         self._features = features
         self._onsets = onsets
         self._on_frame = on_frame  # recorders (benchmarks, tests); called in this thread
@@ -72,6 +75,12 @@ class FrameWorker:
         self._new_features = new_features
         self._min_period = 1.0 / (max_fps or (200.0 if new_features is not None else 2.0 * self._policy.display_hz))
         self._idle_wait = 1.0 / self._policy.display_hz
+        # Late latching (latch.py): with the display's refresh times published in `vsync`, each
+        # frame starts at the last moment that still makes the next refresh, from the newest hop.
+        self._vsync = vsync
+        self._latch = latch
+        self._cost = CostEstimate()  # start of a frame → published, for the latch
+        self._target = math.nan  # the refresh the last frame was for (nan: not latched)
         self._set_scene(scene, MotionDriver(scene.engine, params))
 
     def _set_scene(self, scene: Scene, driver: MotionDriver) -> None:
@@ -104,6 +113,7 @@ class FrameWorker:
     def restart(self) -> None:
         """After a fault: drop what it may have left half-made; keep the scene and the frame count."""
         self._outgoing = None
+        self._target = math.nan
         self._driver = MotionDriver(self._scene.engine, self._params)
         self.budget = FrameBudget(self._scene.levels, self._policy)
         if self._scene.synth.device.type == "cuda":
@@ -119,13 +129,18 @@ class FrameWorker:
             if self._keyframe_requested.is_set():
                 self._keyframe_requested.clear()
                 self._scene.engine.capture_keyframe()
+            if self._params.snapshot().get("freeze", 0.0) >= 0.5:
+                stop.wait(self._min_period)
+                self._driver.glide(self._clock())  # knobs keep gliding, so unfreezing does not jump
+                continue
+            if self._vsync is not None:
+                decision = decide(self._clock(), self._vsync.latest(), self._cost.value, self._target, self._latch)
+                if not decision.start and stop.wait(decision.wait_s):
+                    break
+                self._target = decision.target
             t = self._clock()
             if self._new_features is not None:
                 self._new_features.clear()  # before reading: a hop that lands later wakes the next frame
-            if self._params.snapshot().get("freeze", 0.0) >= 0.5:
-                stop.wait(self._min_period)
-                self._driver.glide(t)  # knobs keep gliding, so unfreezing does not jump
-                continue
             features = self._features()
             onset_times = self._onsets() if self._onsets is not None else None
             t0 = self._clock()
@@ -159,11 +174,12 @@ class FrameWorker:
             self.stats.publish(stats)
             if self._on_frame is not None:
                 self._on_frame(frame, stats)
+            self._cost.record(self._clock() - t)
             spare = self._min_period - (self._clock() - t)
             if spare > 0:
                 stop.wait(spare)
-            if self._new_features is not None:
-                # Sleep until the next hop (or a display period, if the sound stopped coming).
+            if self._new_features is not None and math.isnan(self._target):
+                # Not latched: sleep until the next hop (or a display period, if the sound stopped coming).
                 self._new_features.wait(self._idle_wait)
 
     def _adopt_incoming(self) -> None:

@@ -14,6 +14,7 @@ Modules, each with one job:
     codecs      encoder choice, quality and presets; containers
     soundtrack  the audio beside the frames, at the encoder's rate
     encode      PyAV writer (temp file, interleaved mux, finish) and its thread
+    stages      the render's steps on their own threads, joined by bounded queues
     progress    the progress line
     render      preparation (every check first) and the render loop
     cli         `vjgan render` arguments (add_render_parser)

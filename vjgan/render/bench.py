@@ -71,11 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", help="cuda or cpu (default: the best present)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--no-gl", action="store_true", help="tensor fit/fill instead of the GL renderer")
+    p.add_argument("--serial", action="store_true", help="stages one after another (as `vjgan render --serial`)")
     p.add_argument("--keep", help="keep models, audio and videos in this folder")
     args = p.parse_args(argv)
     fps = parse_fps(args.fps)
     size = parse_size(args.size) if args.size else None
-    codecs = args.codecs or ["libx264"] + (["h264_nvenc"] if torch.cuda.is_available() else [])
+    codecs = args.codecs or ["libx264"] + (["h264_nvenc"] if torch.cuda.is_available() else [])  # NVENC: where it opens
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="vjgan-render-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     audio = work / "groove.wav"
@@ -94,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             opts = RenderOptions(audio=audio, out=out, model=str(model), fps=Fraction(fps), size=size, codec=codec,
                                  encoder_preset=encoder_preset, batch=batch, device=args.device,
                                  threads=args.threads, force=True, timings=True, progress=False,
-                                 use_gl=not args.no_gl)
+                                 use_gl=not args.no_gl, pipeline=not args.serial)
             try:
                 result = render(opts, log=lambda s: print("  " + s, file=sys.stderr, flush=True))
             except UserError as e:

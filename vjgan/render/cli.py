@@ -61,6 +61,9 @@ def add_render_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--threads", type=cli_number(Number(1, MAX_THREADS, whole=True)), help="CPU threads for torch (default on the CPU: half the cores, "
                                                "leaving the rest to the encoder; elsewhere torch's choice)")
     p.add_argument("--no-gl", action="store_true", help="skip OpenGL: fit/fill on tensors, post effects off")
+    p.add_argument("--serial", action="store_true", help="analysis, generation and post one after another on the "
+                                                         "main thread, only encoding beside them (the same video, "
+                                                         "slower; for comparison)")
     p.add_argument("--force", action="store_true", help="replace the output file if it exists")
     p.add_argument("--timings", action="store_true", help="print generation, post, conversion and encoding "
                                                           "time separately at the end")
@@ -86,7 +89,7 @@ def options_from_args(args: argparse.Namespace) -> RenderOptions:
         start=parse_time(args.start), duration=parse_time(args.duration) if args.duration else None,
         seed=args.seed, codec=args.codec, quality=args.quality, encoder_preset=args.encoder_preset,
         batch=args.batch, device=args.device, threads=args.threads, force=args.force, timings=args.timings,
-        use_gl=not args.no_gl, progress=not args.quiet, story=Path(args.story).expanduser() if args.story else None,
+        use_gl=not args.no_gl, pipeline=not args.serial, progress=not args.quiet, story=Path(args.story).expanduser() if args.story else None,
         clip=args.clip, clip_arch=args.clip_arch, captions=args.captions, fade_beats=args.fade,
         search=settings_from_args(args, seed=0, prefix="prompt_"))
 

@@ -109,6 +109,20 @@ def video_encoders() -> list[str]:
     return names
 
 
+def hardware_first(container: ContainerSpec, gpu: bool) -> str | None:
+    """The hardware encoder to try before the container's default, when rendering on an NVIDIA
+    GPU and this FFmpeg build has NVENC for that format (whether the GPU has the encoder block —
+    an H100 does not — shows only when it is opened; the caller falls back then)."""
+    if not gpu:
+        return None
+    nvenc = {"h264": "h264_nvenc", "hevc": "hevc_nvenc"}.get(family(container.video_codec))
+    try:
+        av.codec.Codec(nvenc, "w")
+    except Exception:
+        return None
+    return nvenc
+
+
 def resolve_video_codec(name: str | None, container: ContainerSpec) -> str:
     """An encoder that exists in this build and fits the container; else one line saying why."""
     if name is None:

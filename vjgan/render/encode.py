@@ -34,6 +34,8 @@ from ..errors import UserError
 from .codecs import AudioSettings, ContainerSpec, VideoSettings
 from .soundtrack import Soundtrack
 
+FRAME_THREADED = ("libx264", "libx264rgb")
+
 # FFmpeg's enum values: BT.709 primaries, transfer and matrix; limited ("MPEG", "TV") range.
 BT709 = 1
 RANGE_LIMITED = 1
@@ -45,6 +47,14 @@ def _ffmpeg_reason(exc: BaseException, logs: list) -> str:
         if message.strip():
             return message.strip()
     return str(exc).split("; last error log:")[0]
+
+
+class EncoderStartError(UserError):
+    """The encoder did not open with these settings (`reason`: FFmpeg's own words)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def check_output_path(out: Path, audio: Path, force: bool) -> None:
@@ -99,8 +109,9 @@ class VideoFile:
         except Exception as e:
             self.abort()
             hint = "; a hardware encoder needs its GPU and driver" if _is_hardware(video.codec) else ""
-            raise UserError(f"--codec {video.codec}: the encoder cannot start here with {video.describe()} "
-                            f"({_ffmpeg_reason(e, logs)}){hint}") from None
+            reason = _ffmpeg_reason(e, logs)
+            raise EncoderStartError(f"--codec {video.codec}: the encoder cannot start here with {video.describe()} "
+                                    f"({reason}){hint}", reason) from None
         finally:
             av.logging.set_level(saved_level)
 
@@ -121,6 +132,10 @@ class VideoFile:
         else:
             vs.pix_fmt = "nv12" if "nv12" in formats else formats[0]
         cc = vs.codec_context
+        if video.codec in FRAME_THREADED:
+            # PyAV asks for slice threads, which x264 scales poorly; frame threads keep every core
+            # busy (more frames in flight, which a file does not mind) and the output is the same.
+            cc.thread_type = "FRAME"
         cc.time_base = 1 / video.fps
         cc.colorspace = cc.color_primaries = cc.color_trc = BT709
         cc.color_range = RANGE_LIMITED

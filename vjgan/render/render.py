@@ -3,8 +3,9 @@
     prepare()  every check that can fail on the user's input, before any work: codec, output
                path, audio file, preset, model, encoder start-up (one line each, as UserError)
     run()      the file's clock drives the same analyzer and latent engine as the live show;
-               frames are generated in batches, placed and post-processed with the live look,
-               converted to 4:2:0 on the device and encoded on a second thread
+               frames are generated in batches on their own thread, placed and post-processed
+               with the live look and converted to 4:2:0 on another, and encoded on a third
+               (stages.py: bounded queues between them; --serial runs the first three in turn)
 
 A render stopped with Ctrl-C (or SIGTERM) keeps what it rendered: the frames already handed to
 the encoder are encoded, the soundtrack is cut at the last frame, and the file is finished.
@@ -41,13 +42,14 @@ from ..motion.config import with_keyframe_files
 from ..motion.latent_files import ResolvedLatents, resolve_latents
 from ..motion.latents import LatentEngine
 from .codecs import (AudioSettings, ContainerSpec, VideoSettings, audio_settings, container_for,
-                     resolve_video_codec)
+                     hardware_first, resolve_video_codec)
 from .colour import rgb_to_yuv420p
-from .encode import EncoderThread, VideoFile, check_output_path
+from .encode import EncoderStartError, EncoderThread, VideoFile, check_output_path
 from .feed import FeatureFeed
 from .options import RenderOptions
 from .post import Post, make_post
 from .progress import Progress, format_clock
+from .stages import Failure, Stage
 from .scenes import StoryFilm, StoryMotion, prepare_story, scene_motion
 from .soundtrack import Soundtrack
 from .story import captions_srt, read_story
@@ -62,7 +64,8 @@ def _stderr(line: str) -> None:
 
 @dataclass
 class Timings:
-    """Where the time went (seconds); generation and encoding run on separate threads, overlapped."""
+    """Where the time went (seconds). Each stage's own working time; overlapped (the default),
+    the wall time is set by the slowest stage, not by their sum."""
 
     startup: float = 0.0  # model, latent statistics, precision choice, encoder start (not in the speed)
     catch_up: float = 0.0  # analysis and motion before --start
@@ -75,20 +78,21 @@ class Timings:
     frames: int = 0
     video_s: float = 0.0
 
-    def lines(self, encoder: str, batch: int, device: str, post: str) -> list[str]:
+    def lines(self, encoder: str, batch: int, device: str, post: str, overlapped: bool = True) -> list[str]:
         def row(name: str, seconds: float, extra: str = "", speed: bool = True) -> str:
             per = ""
             if speed and seconds > 0 and self.frames:
                 per = f"{self.frames / seconds:8.1f} fps  {self.video_s / seconds:6.2f}x real time"
             return f"  {name:<22}{seconds:8.2f} s  {per}{extra}"
 
-        out = [f"timings: {self.frames} frames, {self.video_s:.2f} s of video; {device}, batch {batch}",
+        mode = "stages overlapped, each on its own thread" if overlapped else "stages one after another"
+        out = [f"timings: {self.frames} frames, {self.video_s:.2f} s of video; {device}, batch {batch}; {mode}",
                row("startup (not counted)", self.startup, speed=False)]
         if self.catch_up:
             out.append(row("catch-up to --start", self.catch_up, speed=False))
         out += [row("analysis + motion", self.motion), row("generation", self.generate),
                 row(f"post ({post})", self.post), row("4:2:0 + download", self.convert),
-                row("encoding", self.encode, f"  [{encoder}; own thread, overlapped]"),
+                row("encoding", self.encode, f"  [{encoder}]"),
                 row("total (wall)", self.loop)]
         return out
 
@@ -103,6 +107,8 @@ class RenderResult:
     encoder: str = ""  # e.g. "libx264, preset medium, crf 18"
     post: str = ""  # "gl" or "tensor"
     device: str = ""  # e.g. "NVIDIA H100 80GB HBM3 (fp16-all)"
+    most_ahead: int = 0  # most frames generated but not yet encoded at any moment (bounded by the queues)
+    queue_depths: tuple[int, int] = (0, 0)  # most batches ever waiting for the generator, and for the post stage
 
 
 @dataclass
@@ -186,7 +192,8 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
         soundtrack = Soundtrack(cleanup.enter_context(open_audio(options.audio)), audio.rate, audio.channels, timeline)
         metadata = {"comment": f"vjgan {__version__} render: preset {preset.name}, model {model_path.name}, "
                                f"seed {_seed(options, preset)}, start frame {timeline.first_frame} at {timeline.fps} fps"}
-        file = VideoFile(options.out, container, video, soundtrack, audio, metadata)  # the encoder starts (or says why not)
+        # The encoder starts (or says why not): NVENC first on an NVIDIA GPU, unless asked otherwise.
+        file, video = open_video(options, container, video, soundtrack, audio, metadata, device.type == "cuda", log)
         cleanup.pop_all()  # the job owns the readers from here
     log(f"{options.audio.name}: {format_clock(total / rate)} at {rate} Hz, {channels} channel(s) → {options.out.name}: "
         f"{size[0]}x{size[1]} at {float(options.fps):g} fps, {timeline.frames} frames "
@@ -196,6 +203,25 @@ def prepare(options: RenderOptions, log: Log = _stderr) -> Job:
         log(line)
     return Job(options, preset, G, latents, device, timeline, MonoStream(reader), rate, size, video, audio, soundtrack, file,
                started, log, story)
+
+
+def open_video(options: RenderOptions, container: ContainerSpec, video: VideoSettings, soundtrack: Soundtrack | None,
+               audio: AudioSettings | None, metadata: dict[str, str], gpu: bool, log: Log) -> tuple[VideoFile, VideoSettings]:
+    """The output file with its encoder started, and the settings it runs with.
+
+    When nothing about the encoder was asked for (no --codec, --encoder-preset or --quality) and
+    the render runs on an NVIDIA GPU, hardware H.264 (NVENC) is tried first: it takes the
+    encoding off the CPU. A GPU without the encoder block (an H100, an H200) refuses to open it,
+    and the container's default (libx264) runs instead; the log says which and why."""
+    auto = options.codec is None and options.encoder_preset is None and options.quality is None
+    hardware = hardware_first(container, gpu) if auto else None
+    if hardware is not None:
+        nvenc = dataclasses.replace(video, codec=hardware)
+        try:
+            return VideoFile(options.out, container, nvenc, soundtrack, audio, metadata), nvenc
+        except EncoderStartError as e:
+            log(f"encoder: {hardware} does not start on this GPU ({e.reason}); {video.codec} instead")
+    return VideoFile(options.out, container, video, soundtrack, audio, metadata), video
 
 
 def _seed(options: RenderOptions, preset: Preset) -> int:
@@ -249,15 +275,36 @@ def _sync(device: torch.device) -> None:
 
 
 @dataclass
+class _MotionBatch:
+    """What the generator needs for a run of frames, and what the post stage needs beside it."""
+
+    ws: np.ndarray  # [N, num_ws, w_dim]
+    noise_gains: np.ndarray  # [N, num_layers]
+    inputs: list[DisplayInputs]
+
+
+@dataclass
+class _FrameBatch:
+    frames: torch.Tensor  # uint8 RGBA [N, R, R, 4] on the generator's device
+    inputs: list[DisplayInputs]
+
+
+@dataclass
 class _Pipeline:
-    """The per-frame machinery of one render, built after every input check has passed."""
+    """The per-frame machinery of one render, built after every input check has passed.
+
+    Three steps per batch: `motion` (analysis and the latent engine, on the calling thread),
+    `generate` (synthesis, on its own CUDA stream when threaded on a GPU) and `finish` (post,
+    4:2:0 and the download); vjgan.render.stages runs them overlapped, or one after another."""
 
     synth: Synthesizer
     driver: MotionDriver | StoryMotion
     feed: FeatureFeed
-    post: Post
     timeline: Timeline
     device: torch.device
+    timings: Timings
+    stream: "torch.cuda.Stream | None" = None
+    generated: int = 0  # frames generated so far (read by the encoder's progress callback)
 
     def catch_up(self) -> None:
         """Analysis and motion from the top of the file to the first rendered frame, so a section
@@ -267,8 +314,8 @@ class _Pipeline:
             features = self.feed.features_until(tl.hops_before(k))
             self.driver.step(tl.time(k), features, self.feed.onsets.latest())
 
-    def batch(self, ks: range, t: Timings) -> np.ndarray:
-        """Frames `ks` (indices from the start of the file) → uint8 yuv420p [N, H·3/2, W] in host memory."""
+    def motion(self, ks: range) -> _MotionBatch:
+        """Frames `ks` (indices from the start of the file): their w+, noise gains and display inputs."""
         tl, feed = self.timeline, self.feed
         t0 = time.perf_counter()
         ws, gains, inputs = [], [], []
@@ -279,19 +326,37 @@ class _Pipeline:
             ws.append(m.ws)
             gains.append(m.noise_gains)
             inputs.append(DisplayInputs.from_features(features, now, onset_time=feed.onsets.newest))
+        batch = _MotionBatch(np.stack(ws), np.stack(gains), inputs)
+        self.timings.motion += time.perf_counter() - t0
+        return batch
+
+    def generate(self, _state: object, batch: _MotionBatch) -> _FrameBatch:
+        t0 = time.perf_counter()
+        if self.stream is not None:
+            with torch.cuda.stream(self.stream):
+                frames = self.synth.frames(batch.ws, batch.noise_gains)
+            self.stream.synchronize()  # finished before the post stage reads it (and timed honestly)
+        else:
+            frames = self.synth.frames(batch.ws, batch.noise_gains)
+            _sync(self.device)
+        self.timings.generate += time.perf_counter() - t0
+        self.generated += len(frames)
+        return _FrameBatch(frames, batch.inputs)
+
+    def finish(self, post: Post, batch: _FrameBatch) -> np.ndarray:
+        """Post-process, convert to 4:2:0 and download: uint8 yuv420p [N, H·3/2, W] in host memory."""
+        frames = batch.frames
+        if frames.is_cuda and self.stream is not None:
+            # Made on the generator's stream, used and freed on this thread's: the allocator must
+            # not hand the memory back to the generator before this stream is done with it.
+            frames.record_stream(torch.cuda.current_stream(frames.device))
+        t0 = time.perf_counter()
+        pictures = post.process(frames, batch.inputs)
+        _sync(self.device)
         t1 = time.perf_counter()
-        frames = self.synth.frames(np.stack(ws), np.stack(gains))
-        _sync(self.device)
-        t2 = time.perf_counter()
-        pictures = self.post.process(frames, inputs)
-        _sync(self.device)
-        t3 = time.perf_counter()
         yuv = rgb_to_yuv420p(pictures.to(self.device)).cpu().numpy()
-        t4 = time.perf_counter()
-        t.motion += t1 - t0
-        t.generate += t2 - t1
-        t.post += t3 - t2
-        t.convert += t4 - t3
+        self.timings.post += t1 - t0
+        self.timings.convert += time.perf_counter() - t1
         return yuv
 
 
@@ -313,31 +378,68 @@ def _motion(job: Job, scene: Scene, seed: int) -> MotionDriver | StoryMotion:
     return StoryMotion(plan, scene_driver)
 
 
-def _build(job: Job, seed: int) -> _Pipeline:
+def _build(job: Job, seed: int, timings: Timings) -> _Pipeline:
     preset, device = job.preset, job.device
     scene: Scene = build_scene(job.G, preset, device, seed=seed, live=False, latents=job.latents, log=job.log)
     driver = _motion(job, scene, seed)
     feed = FeatureFeed(job.analysis, preset.audio)
-    post = make_post(job.size, preset.display, float(job.timeline.fps), job.options.use_gl, job.log,
-                     frames_on_gpu=device.type == "cuda")
-    return _Pipeline(scene.synth, driver, feed, post, job.timeline, device)
+    stream = torch.cuda.Stream(device) if device.type == "cuda" and job.options.pipeline else None
+    return _Pipeline(scene.synth, driver, feed, job.timeline, device, timings, stream)
+
+
+def _make_post(job: Job) -> Post:
+    return make_post(job.size, job.preset.display, float(job.timeline.fps), job.options.use_gl, job.log,
+                     frames_on_gpu=job.device.type == "cuda")
+
+
+def _close_post(post: Post | None) -> None:
+    if post is not None:
+        post.close()
+
+
+def _end_stages(stages: list[Stage | None], stop: bool) -> None:
+    """Finish the stages in order; on a stop, the first drops what it has not started (so the
+    video is an unbroken run of frames) and the others finish what they hold."""
+    for i, stage in enumerate(stages):
+        if stage is None:
+            continue
+        if stop and i == 0:
+            stage.drop_waiting()
+        stage.finish()
 
 
 def run(job: Job) -> RenderResult:
     opts, tl, log = job.options, job.timeline, job.log
     t = Timings()
     seed = _seed(opts, job.preset)
+    failure = Failure()
+    post: Stage | None = None
     try:
-        pipe = _build(job, seed)
+        pipe = _build(job, seed, t)
+        # Made on its own thread when threaded: a GL context belongs to the thread that made it.
+        post = Stage("post", pipe.finish, lambda yuv: encoder.put(yuv), failure, threaded=opts.pipeline,
+                     setup=lambda: _make_post(job), teardown=_close_post)
+        failure.raise_if_set()
     except BaseException:
+        if post is not None:
+            post.finish()
         job.abort()
         raise
     log(f"model {job.G.img_resolution}x{job.G.img_resolution} on {job.device.type} "
-        f"({pipe.synth.precision}), batch {opts.batch}, seed {seed}")
+        f"({pipe.synth.precision}), batch {opts.batch}, seed {seed}; "
+        + ("generation, post and encoding overlapped" if opts.pipeline else "stages one after another (--serial)"))
     t.startup = time.perf_counter() - job.started
 
     progress = Progress(tl.frames, float(tl.fps), enabled=opts.progress)
     encoder: EncoderThread | None = None
+    generator: Stage | None = None
+    most_ahead = 0
+
+    def on_frame(written: int) -> None:  # the encoder's thread, after each frame
+        nonlocal most_ahead
+        most_ahead = max(most_ahead, pipe.generated - written)
+        progress.update(written)
+
     interrupted = False
     loop_start = time.perf_counter()
     try:
@@ -347,25 +449,35 @@ def run(job: Job) -> RenderResult:
                 t0 = time.perf_counter()
                 pipe.catch_up()
                 t.catch_up = time.perf_counter() - t0
-            encoder = EncoderThread(job.file, depth=2, on_frame=progress.update)
+            encoder = EncoderThread(job.file, depth=2, on_frame=on_frame)
+            generator = Stage("generator", pipe.generate, post.put, failure, threaded=opts.pipeline)
             progress.restart()
             progress.update(0, force=True)
             for k0 in range(tl.first_frame, tl.end_frame, opts.batch):
-                encoder.put(pipe.batch(range(k0, min(k0 + opts.batch, tl.end_frame)), t))
+                generator.put(pipe.motion(range(k0, min(k0 + opts.batch, tl.end_frame))))
     except KeyboardInterrupt:
         interrupted = True  # keep what was rendered: finished below
     except BaseException:
+        _end_stages([generator, post], stop=True)
         if encoder is not None:
             encoder.abort()
         else:
             job.abort()
-        pipe.post.close()
         progress.close(encoder.frames_written if encoder else 0)
         raise
-    pipe.post.close()
     with _finishing(log):
         if interrupted:
             progress.message("stopping: finishing the video with the frames rendered so far")
+        try:
+            _end_stages([generator, post], stop=interrupted)
+            failure.raise_if_set()
+        except BaseException:
+            if encoder is not None:
+                encoder.abort()
+            else:
+                job.abort()
+            progress.close(encoder.frames_written if encoder else 0)
+            raise
         if encoder is None or encoder.drain() == 0:
             # Nothing was rendered: an empty video would not play, so there is no file at all.
             job.abort()
@@ -392,10 +504,12 @@ def run(job: Job) -> RenderResult:
                                                                       tl.time(tl.first_frame) + t.video_s))
         log(f"wrote {captions}: the story's {len(job.story.plan.scenes)} scenes as captions")
     device = pipe.synth.describe()
+    post_kind = post.state.kind
     if opts.timings:
-        for line in t.lines(job.video.describe(), opts.batch, device, pipe.post.kind):
+        for line in t.lines(job.video.describe(), opts.batch, device, post_kind, opts.pipeline):
             log(line)
-    return RenderResult(out, frames, t.video_s, interrupted, t, job.video.describe(), pipe.post.kind, device)
+    return RenderResult(out, frames, t.video_s, interrupted, t, job.video.describe(), post_kind, device,
+                        most_ahead=most_ahead, queue_depths=(generator.high_water if generator else 0, post.high_water))
 
 
 @contextmanager

@@ -6,7 +6,12 @@ JACK MIDI output port at a steady rate, whatever the test process is doing.
 Opens the JACK client CLIENT_NAME with the output port "out", prints "ready", waits for a line
 on stdin, sends the messages (a JSON list of byte lists) at RATE_PER_S, never faster (a JACK
 MIDI port carries a few hundred events per period; a burst beyond that is dropped by JACK
-itself), prints "sent SECONDS" and keeps the port open until stdin closes.
+itself), prints "sent SECONDS WITNESSED" and keeps the port open until stdin closes.
+
+WITNESSED is how many messages a second client of this process (a plain rtmidi input connected
+to "out", with a queue larger than the flood) received: the flood as JACK delivered it. On a
+loaded machine JACK itself can drop a burst before any reader sees it; the test then knows that
+the premise failed, not the reader under test.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ def main() -> int:
     jack_settle(out)
     out.open_virtual_port("out")
     jack_settle(out)
+    witness = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, f"{name}-witness", queue_size_limit=2 * len(messages) + 1024)
+    witness.ignore_types(sysex=False, timing=False, active_sense=False)
+    ports = witness.get_ports()
+    witness.open_port(next(i for i, p in enumerate(ports) if p.startswith(f"{name}:out")))
+    jack_settle(witness)
     print("ready", flush=True)
     sys.stdin.readline()
     gap = CHUNK / rate
@@ -41,8 +51,18 @@ def main() -> int:
         target = max(t0 + (i // CHUNK + 1) * gap, last + gap / 2)
         time.sleep(max(0.0, target - time.perf_counter()))
         last = time.perf_counter()
-    print(f"sent {time.perf_counter() - t0:.3f}", flush=True)
+    seconds = time.perf_counter() - t0
+    witnessed, quiet_since = 0, time.perf_counter()
+    while time.perf_counter() - quiet_since < 0.5 and witnessed < len(messages):
+        if witness.get_message() is None:
+            time.sleep(0.001)
+        else:
+            witnessed += 1
+            quiet_since = time.perf_counter()
+    print(f"sent {seconds:.3f} {witnessed}", flush=True)
     sys.stdin.read()
+    witness.close_port()
+    witness.delete()
     jack_settle(out)
     out.close_port()
     out.delete()

@@ -514,11 +514,11 @@ def starve_the_interpreter():
     return release
 
 
+FLOOD_ATTEMPTS = 3
+
+
 def test_a_flood_loses_no_pad_no_tick_no_clock_and_no_final_value(jack, make_midi, capfd, tmp_path):
     step = 2.0 ** -15  # encoder sums are exact in binary
-    params = ParamStore([ParamSpec("knob", 0.0), ParamSpec("enc", 0.0), ParamSpec("strobe", 0.0)])
-    strobe: list[float] = []
-    params.subscribe(lambda name, value, origin: strobe.append(value) if name == "strobe" else None)
     # 20,000 messages in 2 s, as the tester sent them: a knob swept back and forth, encoder ticks
     # of +1 and +2, clock pulses, and every 40 messages a blackout pad and a momentary pad, each
     # pressed and released; then a tap pad that marks the end.
@@ -541,14 +541,40 @@ def test_a_flood_loses_no_pad_no_tick_no_clock_and_no_final_value(jack, make_mid
             flood.append([0xB0, 21, knob])
     flood.append([0x99, 38, 100])
     (tmp_path / "flood.json").write_text(json.dumps(flood))
+    # JACK itself may drop part of a burst on a loaded machine before any reader sees it (the
+    # device's witness tells); such an attempt says nothing about the reader and is made again.
+    for attempt in range(1, FLOOD_ATTEMPTS + 1):
+        outcome = _flood_once(make_midi, capfd, tmp_path / "flood.json", len(flood), step)
+        if outcome is not None:
+            break
+    else:
+        pytest.skip(f"JACK dropped part of the flood before any reader in {FLOOD_ATTEMPTS} attempts (machine overloaded)")
+    show, params, strobe, clock, err = outcome
+    assert show.count(Blackout) == presses
+    assert strobe == [1.0, 0.0] * presses  # every momentary press and release, in order
+    assert params.get("enc") == ticks * step  # exact: no tick lost, none read from a stale value
+    assert params.get("knob") == pytest.approx(knob / 127)  # the knob's last position
+    assert clock.ticks == pulses
+    assert show.queue.coalesced > 0  # knob moves and ticks were merged in the queue, not before
+    assert "queue limit" not in err
+    assert len(err.splitlines()) <= 3, err[:2000]
+
+
+def _flood_once(make_midi, capfd, flood_file: Path, messages: int, step: float):
+    """One flood through a fresh show and controller: (show, params, strobe values, clock, stderr),
+    or None if JACK did not deliver the whole flood even to the device's own witness."""
+    params = ParamStore([ParamSpec("knob", 0.0), ParamSpec("enc", 0.0), ParamSpec("strobe", 0.0)])
+    strobe: list[float] = []
+    params.subscribe(lambda name, value, origin: strobe.append(value) if name == "strobe" else None)
     # The device is a process of its own, so that it keeps its pace while this one is starved.
     name = f"flood-{uuid.uuid4().hex[:6]}"
     sender = subprocess.Popen([sys.executable, str(Path(__file__).parent / "midi_flood_sender.py"), name,
-                               str(tmp_path / "flood.json"), "10000"],
+                               str(flood_file), "10000"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    show = ShowLoop(params)
+    midi = None
     try:
-        assert sender.stdout.readline().strip() == "ready"
-        show = ShowLoop(params)
+        assert sender.stdout.readline().strip() == "ready", sender.stderr.read()[-2000:]
         show.start()
         clock = ClockCounter()
         midi = make_midi(params, [name], post=show.queue.post, clock=clock, mappings=[
@@ -564,26 +590,29 @@ def test_a_flood_loses_no_pad_no_tick_no_clock_and_no_final_value(jack, make_mid
         try:
             sender.stdin.write("go\n")
             sender.stdin.flush()
-            assert sender.stdout.readline().startswith("sent ")
-            wait_until(lambda: show.count(Tap) == 1, timeout=60.0, what="the end of the flood")
+            said = sender.stdout.readline().split()
+            assert said[:1] == ["sent"], said
+            if int(said[2]) < messages:
+                return None
+            try:
+                wait_until(lambda: show.count(Tap) == 1, timeout=60.0, what="the end of the flood")
+            except AssertionError as e:
+                raise AssertionError(f"{e}: {show.count(Blackout)} blackouts, {len(strobe)} strobe changes, "
+                                     f"{clock.ticks} clock pulses so far; the device's witness got all "
+                                     f"{messages}") from None
         finally:
             release()
         time.sleep(0.05)  # one more turn of the show's loop
-        show.halt.set()
-        show.join()
-        assert show.count(Blackout) == presses
-        assert strobe == [1.0, 0.0] * presses  # every momentary press and release, in order
-        assert params.get("enc") == ticks * step  # exact: no tick lost, none read from a stale value
-        assert params.get("knob") == pytest.approx(knob / 127)  # the knob's last position
-        assert clock.ticks == pulses
-        assert show.queue.coalesced > 0  # knob moves and ticks were merged in the queue, not before
-        err = capfd.readouterr().err
-        assert "queue limit" not in err
-        assert len(err.splitlines()) <= 3, err[:2000]
+        return show, params, strobe, clock, capfd.readouterr().err
     finally:
+        show.halt.set()
+        if show.is_alive():
+            show.join()
+        if midi is not None:
+            midi.stop()
         sender.stdin.close()
         sender.wait(10)
-    assert "ReserveEvent" not in sender.stderr.read()  # (JACK dropped nothing on the device's side)
+        assert "ReserveEvent" not in sender.stderr.read()  # (JACK dropped nothing on the device's side)
 
 
 def test_a_fault_in_the_input_thread_restarts_it_shows_an_alarm_and_midi_goes_on(ctl, make_midi, caplog):

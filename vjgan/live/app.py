@@ -43,6 +43,7 @@ from .steer import Steering
 
 if TYPE_CHECKING:
     from ..rig.rig import RigOptions
+    from .report import ShowReport
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ class LiveShow:
         self._stop = threading.Event()
         self._last_offer = 0.0
         self._last_draw = -1e9
+        self._redraws = 0
         self.redraw = None  # RedrawPolicy, chosen when the renderer knows its GL
         self.audio = None
         self.worker = None
@@ -297,11 +299,24 @@ class LiveShow:
                     break
                 if self.options.duration is not None and time.perf_counter() - started >= self.options.duration:
                     break
+            self.log(self.report(time.perf_counter() - started).line())
             return 0
         finally:
             self.shutdown()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def report(self, seconds: float) -> "ShowReport":
+        from .report import ShowReport
+
+        stats = self.worker.stats.latest() if self.worker is not None else None
+        hops = self.audio.stats if self.audio is not None else None
+        return ShowReport(
+            seconds=seconds, frames=stats.frame_index if stats is not None else 0, redraws=self._redraws,
+            generation_ms=stats.generation_ms if stats is not None else None,
+            analysis_ms_mean=hops.analysis_s / hops.hops * 1000 if hops is not None and hops.hops else None,
+            analysis_ms_max=hops.max_analysis_s * 1000 if hops is not None and hops.hops else None,
+            alarms=tuple(a.line() for a in self.alarms.shown()))
 
     def turn(self) -> None:
         """One turn of the main loop: events, commands, scene commits, saves, then the picture, if
@@ -323,6 +338,7 @@ class LiveShow:
         new_frame = renderer.has_new_frame and not settings.freeze
         if self.redraw.due(new_frame=new_frame, animated=renderer.animating, since_last_s=since):
             self._last_draw = now
+            self._redraws += 1
             inputs = DisplayInputs.from_features(self.audio.latest(), now, onset_time=self.onsets.newest)
             if self.console is not None:  # output (+ HUD), then the operator window when due
                 self.console.present(window, renderer, inputs, settings)

@@ -3,8 +3,9 @@ JACK MIDI output port at a steady rate, whatever the test process is doing.
 
     python3 midi_flood_sender.py CLIENT_NAME FLOOD.json RATE_PER_S
 
-Opens the JACK client CLIENT_NAME with the output port "out", prints "ready", waits for a line
-on stdin, sends the messages (a JSON list of byte lists) at RATE_PER_S, never faster (a JACK
+Opens the JACK client CLIENT_NAME with the output port "out", prints "ready", then answers each
+"ping" line on stdin with one message nothing is mapped to (CC 119 on channel 16) and "pinged",
+so the test can see its reader connected before the flood. On "go" it sends the messages (a JSON list of byte lists) at RATE_PER_S, never faster (a JACK
 MIDI port carries a few hundred events per period; a burst beyond that is dropped by JACK
 itself), prints "sent SECONDS WITNESSED" and keeps the port open until stdin closes.
 
@@ -25,6 +26,7 @@ import rtmidi
 from vjgan.control.ports import jack_settle
 
 CHUNK = 20  # messages sent back to back; the rate sets the gap between chunks
+PING = [0xBF, 119, 0]  # not part of any flood (the witness does not count it)
 
 
 def main() -> int:
@@ -41,7 +43,9 @@ def main() -> int:
     witness.open_port(next(i for i, p in enumerate(ports) if p.startswith(f"{name}:out")))
     jack_settle(witness)
     print("ready", flush=True)
-    sys.stdin.readline()
+    while sys.stdin.readline().strip() == "ping":
+        out.send_message(PING)
+        print("pinged", flush=True)
     gap = CHUNK / rate
     t0 = last = time.perf_counter()
     for i in range(0, len(messages), CHUNK):
@@ -54,9 +58,10 @@ def main() -> int:
     seconds = time.perf_counter() - t0
     witnessed, quiet_since = 0, time.perf_counter()
     while time.perf_counter() - quiet_since < 0.5 and witnessed < len(messages):
-        if witness.get_message() is None:
+        got = witness.get_message()
+        if got is None:
             time.sleep(0.001)
-        else:
+        elif got[0] != PING:
             witnessed += 1
             quiet_since = time.perf_counter()
     print(f"sent {seconds:.3f} {witnessed}", flush=True)

@@ -585,6 +585,18 @@ def _flood_once(make_midi, capfd, flood_file: Path, messages: int, step: float):
             Mapping(Control("note", 38, 10), "trigger", action="tap-tempo"),
         ])
         midi.start()
+        # Before the flood, the path is live: a ping from the device reaches the controller.
+        for _ in range(50):
+            sender.stdin.write("ping\n")
+            sender.stdin.flush()
+            assert sender.stdout.readline().strip() == "pinged"
+            try:
+                wait_until(lambda: midi.activity().count > 0, timeout=0.2, what="the ping")
+                break
+            except AssertionError:
+                continue
+        else:
+            raise AssertionError(f"no ping reached the controller in 10 s; its ports: {midi.connected_ports()}")
         capfd.readouterr()  # what came before the flood is not the flood's
         release = starve_the_interpreter()
         try:
@@ -598,8 +610,9 @@ def _flood_once(make_midi, capfd, flood_file: Path, messages: int, step: float):
                 wait_until(lambda: show.count(Tap) == 1, timeout=60.0, what="the end of the flood")
             except AssertionError as e:
                 raise AssertionError(f"{e}: {show.count(Blackout)} blackouts, {len(strobe)} strobe changes, "
-                                     f"{clock.ticks} clock pulses so far; the device's witness got all "
-                                     f"{messages}") from None
+                                     f"{clock.ticks} clock pulses, {midi.activity().count} messages so far; "
+                                     f"the device's witness got all {messages}; the controller's ports: "
+                                     f"{midi.connected_ports()}") from None
         finally:
             release()
         time.sleep(0.05)  # one more turn of the show's loop

@@ -376,6 +376,9 @@ def test_dragging_a_slider_moves_the_parameter_through_the_command_path(stage: S
     click(stage, x_input, "page:routes")
 
     def drag(dx: float, *hold: str) -> None:
+        # A press on the spot of the last press within ImGui's double-click time (0.3 s) is a
+        # double-click, which starts typing instead of dragging: wait it out, as a hand does.
+        time.sleep(0.4)
         x, y = widget(stage, "param:gain.bass")
         x_input.move(x, y)
         stage.frames(2)

@@ -19,26 +19,12 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Callable, Optional, TypeVar
+from typing import Optional
 
 import pytest
 
 from vjgan.control.ports import jack_settle
-
-T = TypeVar("T")
-
-
-def wait_until(predicate: Callable[[], T], timeout: float = 5.0, what: str = "condition", interval: float = 0.002) -> T:
-    """Poll `predicate` until it returns something true; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
+from waiting import wait_until  # noqa: F401  (the MIDI tests import it from here)
 
 def _rtmidi_with_jack():
     rtmidi = pytest.importorskip("rtmidi", reason="python-rtmidi is not installed")

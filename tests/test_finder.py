@@ -4,6 +4,7 @@ the picture, in the background, through the one command path; presets may hold p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import time
 from pathlib import Path
@@ -11,21 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from prompt_fixtures import need_open_clip, write_tiny_clip
+from waiting import wait_until
 from xvfb_support import xvfb  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "tests" / "data" / "conformance" / "sg2ada_64px.pkl"
 
 
-def wait_until(condition, timeout: float = 120.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+wait_until = functools.partial(wait_until, timeout=120.0, interval=0.05)  # a show starts in seconds, not milliseconds
 
 
 def test_a_preset_with_prompts_needs_clip_and_takes_its_resolver(tmp_path, monkeypatch) -> None:

@@ -3,25 +3,20 @@ generator): each thread restarts, the operator is told, and the show goes on."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from pathlib import Path
 
 import pytest
-
+from waiting import wait_until
 from xvfb_support import xvfb  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "tests" / "data" / "conformance" / "sg2ada_64px.pkl"
 
 
-def wait_until(condition, timeout: float = 60.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+wait_until = functools.partial(wait_until, timeout=60.0, interval=0.05)  # a show starts in seconds, not milliseconds
 
 
 @pytest.mark.slow

@@ -258,6 +258,7 @@ def test_gl_and_tensor_paths_give_the_same_picture(workspace) -> None:
     assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 4.0, (diff.mean(), np.percentile(diff, 99))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="stages overlap on CUDA only (a CPU render runs them in turn)")
 @pytest.mark.parametrize("post", ["--no-gl", "--gl"])
 def test_overlapped_stages_give_the_serial_video_frame_for_frame(workspace, post) -> None:
     extra = ("--seed", "5", "--batch", "3") + (("--no-gl",) if post == "--no-gl" else ())

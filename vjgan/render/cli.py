@@ -61,9 +61,9 @@ def add_render_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--threads", type=cli_number(Number(1, MAX_THREADS, whole=True)), help="CPU threads for torch (default on the CPU: half the cores, "
                                                "leaving the rest to the encoder; elsewhere torch's choice)")
     p.add_argument("--no-gl", action="store_true", help="skip OpenGL: fit/fill on tensors, post effects off")
-    p.add_argument("--serial", action="store_true", help="analysis, generation and post one after another on the "
-                                                         "main thread, only encoding beside them (the same video, "
-                                                         "slower; for comparison)")
+    p.add_argument("--serial", action="store_true", help="on CUDA: analysis, generation and post one after another on "
+                                                         "the main thread, only encoding beside them (the same video, "
+                                                         "slower; for comparison). A CPU render always runs so")
     p.add_argument("--force", action="store_true", help="replace the output file if it exists")
     p.add_argument("--timings", action="store_true", help="print generation, post, conversion and encoding "
                                                           "time separately at the end")

@@ -45,7 +45,7 @@ class RenderOptions:
     force: bool = False  # replace an existing output file
     timings: bool = False  # print generation vs encoding time at the end
     use_gl: bool = True  # the live renderer on an offscreen GL context, where one can be made
-    pipeline: bool = True  # generation and post on their own threads, overlapped (False: --serial)
+    pipeline: bool = True  # on CUDA, generation and post on their own threads, overlapped (False: --serial)
     progress: bool = True
     # A story film (docs/prompts.md): scenes from a text file, keyframes found by CLIP.
     story: Path | None = None

@@ -383,8 +383,16 @@ def _build(job: Job, seed: int, timings: Timings) -> _Pipeline:
     scene: Scene = build_scene(job.G, preset, device, seed=seed, live=False, latents=job.latents, log=job.log)
     driver = _motion(job, scene, seed)
     feed = FeatureFeed(job.analysis, preset.audio)
-    stream = torch.cuda.Stream(device) if device.type == "cuda" and job.options.pipeline else None
+    stream = torch.cuda.Stream(device) if overlapped(job) else None
     return _Pipeline(scene.synth, driver, feed, job.timeline, device, timings, stream)
+
+
+def overlapped(job: Job) -> bool:
+    """Generation and post on threads of their own: on CUDA only. On a CPU the two stages share
+    the cores and torch's thread pool, which buys no speed (docs/benchmarks.md) and, under load,
+    made two renders with one seed differ by a few levels in some frames (torch CPU ops from two
+    threads at once); one after another, a CPU render is the same for a seed."""
+    return job.options.pipeline and job.device.type == "cuda"
 
 
 def _make_post(job: Job) -> Post:
@@ -417,7 +425,7 @@ def run(job: Job) -> RenderResult:
     try:
         pipe = _build(job, seed, t)
         # Made on its own thread when threaded: a GL context belongs to the thread that made it.
-        post = Stage("post", pipe.finish, lambda yuv: encoder.put(yuv), failure, threaded=opts.pipeline,
+        post = Stage("post", pipe.finish, lambda yuv: encoder.put(yuv), failure, threaded=overlapped(job),
                      setup=lambda: _make_post(job), teardown=_close_post)
         failure.raise_if_set()
     except BaseException:
@@ -427,7 +435,7 @@ def run(job: Job) -> RenderResult:
         raise
     log(f"model {job.G.img_resolution}x{job.G.img_resolution} on {job.device.type} "
         f"({pipe.synth.precision}), batch {opts.batch}, seed {seed}; "
-        + ("generation, post and encoding overlapped" if opts.pipeline else "stages one after another (--serial)"))
+        + ("generation, post and encoding overlapped" if overlapped(job) else "stages one after another"))
     t.startup = time.perf_counter() - job.started
 
     progress = Progress(tl.frames, float(tl.fps), enabled=opts.progress)
@@ -450,7 +458,7 @@ def run(job: Job) -> RenderResult:
                 pipe.catch_up()
                 t.catch_up = time.perf_counter() - t0
             encoder = EncoderThread(job.file, depth=2, on_frame=on_frame)
-            generator = Stage("generator", pipe.generate, post.put, failure, threaded=opts.pipeline)
+            generator = Stage("generator", pipe.generate, post.put, failure, threaded=overlapped(job))
             progress.restart()
             progress.update(0, force=True)
             for k0 in range(tl.first_frame, tl.end_frame, opts.batch):
@@ -506,7 +514,7 @@ def run(job: Job) -> RenderResult:
     device = pipe.synth.describe()
     post_kind = post.state.kind
     if opts.timings:
-        for line in t.lines(job.video.describe(), opts.batch, device, post_kind, opts.pipeline):
+        for line in t.lines(job.video.describe(), opts.batch, device, post_kind, overlapped(job)):
             log(line)
     return RenderResult(out, frames, t.video_s, interrupted, t, job.video.describe(), post_kind, device,
                         most_ahead=most_ahead, queue_depths=(generator.high_water if generator else 0, post.high_water))
